@@ -1,0 +1,1 @@
+//! The evaluator. (Being written.)

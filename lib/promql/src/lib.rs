@@ -1,0 +1,26 @@
+//! A PromQL parser and evaluator.
+//!
+//! This crate is pure: it parses query text into an [`ast::Expr`] and
+//! evaluates it against anything that implements [`storage::Storage`] at an
+//! evaluation time given by the caller. It does no I/O, reads no clock and
+//! spawns nothing, so the rule engine, the promqltest runner and the
+//! benchmarks all drive it the same way.
+//!
+//! Layout:
+//! - [`ast`]: the syntax tree, shared by the parser and the evaluator.
+//! - [`labels`]: label sets and label matchers.
+//! - [`storage`]: the trait the evaluator reads samples through.
+//! - [`parser`]: lexer, parser and type checker (errors carry positions).
+//! - [`eval`]: the evaluator, functions and aggregations.
+#![forbid(unsafe_code)]
+
+pub mod ast;
+pub mod eval;
+pub mod labels;
+pub mod parser;
+pub mod storage;
+
+pub use ast::Expr;
+pub use labels::{Label, Labels, MatchOp, Matcher};
+pub use parser::{parse, ParseError};
+pub use storage::{Sample, Series, Storage};
