@@ -16,6 +16,7 @@
 
 pub mod ast;
 pub mod eval;
+pub mod functions;
 pub mod labels;
 pub mod parser;
 pub mod storage;
