@@ -24,4 +24,4 @@ pub mod storage;
 pub use ast::Expr;
 pub use labels::{Label, Labels, MatchOp, Matcher};
 pub use parser::{parse, ParseError};
-pub use storage::{Sample, Series, Storage};
+pub use storage::{FloatHistogram, HistogramSample, Sample, Series, Storage};

@@ -24,12 +24,52 @@ pub struct Sample {
     pub v: f64,
 }
 
+/// Counter-reset hint of a native histogram sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CounterResetHint {
+    #[default]
+    Unknown,
+    Reset,
+    NotReset,
+    Gauge,
+}
+
+/// A native histogram in float form. Watchfire's engine evaluates classic
+/// `le` buckets; native histograms are stored and returned by selectors
+/// unchanged (so promtool unit tests that load and read them back work),
+/// and most functions ignore them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FloatHistogram {
+    pub schema: i32,
+    pub zero_threshold: f64,
+    pub zero_count: f64,
+    pub count: f64,
+    pub sum: f64,
+    /// (offset, length) spans of positive buckets.
+    pub positive_spans: Vec<(i32, u32)>,
+    pub positive_buckets: Vec<f64>,
+    pub negative_spans: Vec<(i32, u32)>,
+    pub negative_buckets: Vec<f64>,
+    /// Custom bucket bounds (schema -53), empty otherwise.
+    pub custom_values: Vec<f64>,
+    pub counter_reset_hint: CounterResetHint,
+}
+
+/// One native histogram sample. `t` is milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSample {
+    pub t: i64,
+    pub h: std::sync::Arc<FloatHistogram>,
+}
+
 /// A series and its samples in ascending time order. Samples may include
 /// staleness markers; the evaluator handles them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    /// Native histogram samples, ascending by time (usually empty).
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// Read access to series data.
@@ -61,9 +101,12 @@ impl Storage for MemStorage {
             .filter_map(|s| {
                 let lo = s.samples.partition_point(|p| p.t < mint);
                 let hi = s.samples.partition_point(|p| p.t <= maxt);
-                (lo < hi).then(|| Series {
+                let hlo = s.histograms.partition_point(|p| p.t < mint);
+                let hhi = s.histograms.partition_point(|p| p.t <= maxt);
+                (lo < hi || hlo < hhi).then(|| Series {
                     labels: s.labels.clone(),
                     samples: s.samples[lo..hi].to_vec(),
+                    histograms: s.histograms[hlo..hhi].to_vec(),
                 })
             })
             .collect()

@@ -27,6 +27,8 @@ pub struct VectorSample {
     /// Milliseconds.
     pub t: i64,
     pub v: f64,
+    /// Set when the sample is a native histogram (then `v` is unused).
+    pub h: Option<std::sync::Arc<crate::storage::FloatHistogram>>,
 }
 
 /// The result of an evaluation.
