@@ -1,1 +1,360 @@
-//! (Being written.)
+//! The router's configuration file, in two phases.
+//!
+//! 1. [`RawConfig`]: serde structs that mirror the YAML exactly, with
+//!    `deny_unknown_fields` and a doc comment on every field. Values that
+//!    need checking are kept as [`Spanned`] strings so errors can point at
+//!    them.
+//! 2. [`RawConfig::validate`]: a pure function into [`Config`], whose fields
+//!    are typed (durations in milliseconds, socket addresses, URLs).
+//!
+//! Nothing is built from a config until it has validated. Every error names
+//! the file, line and column.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A configuration error, rendered as `file:line:col: message`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{col}: {msg}")]
+    Invalid {
+        path: String,
+        line: usize,
+        col: usize,
+        msg: String,
+    },
+}
+
+/// The raw router configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// The HTTP server (remote_write ingest, `/metrics`, health probes).
+    #[serde(default)]
+    pub server: RawServer,
+    /// The in-memory series store.
+    #[serde(default)]
+    pub storage: RawStorage,
+    /// Rule evaluation.
+    #[serde(default)]
+    pub rules: RawRules,
+    /// Durable state (alert state that survives restarts).
+    #[serde(default)]
+    pub state: RawState,
+    /// Where alerts are sent.
+    #[serde(default)]
+    pub alerting: RawAlerting,
+}
+
+/// `server:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Address to listen on, `host:port`. Default `0.0.0.0:9093`.
+    pub listen_address: Option<Spanned<String>>,
+    /// Largest accepted request body in bytes (remote_write is measured
+    /// compressed). Default 32 MiB.
+    pub max_request_bytes: Option<usize>,
+}
+
+/// `storage:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    /// How long samples are kept in memory, as a Prometheus duration.
+    /// Default `1h`; it is raised to the longest range any rule needs.
+    pub retention: Option<Spanned<String>>,
+    /// Most series held at once; new series beyond it are refused (429).
+    /// Default 2,000,000.
+    pub max_series: Option<usize>,
+    /// Most labels on one series, the metric name included. Default 64.
+    pub max_labels_per_series: Option<usize>,
+    /// Longest label name in bytes. Default 1024.
+    pub max_label_name_length: Option<usize>,
+    /// Longest label value in bytes. Default 4096.
+    pub max_label_value_length: Option<usize>,
+}
+
+/// `rules:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRules {
+    /// Rule files or glob patterns, relative to the config file.
+    #[serde(default)]
+    pub files: Vec<Spanned<String>>,
+    /// Default group evaluation interval. Default `1m`.
+    pub evaluation_interval: Option<Spanned<String>>,
+    /// Minimum time between resends of a still-firing alert. Default `1m`.
+    pub resend_delay: Option<Spanned<String>>,
+    /// How often rule files are checked for changes (SIGHUP also reloads).
+    /// Default `5s`; `0s` turns the file watch off.
+    pub reload_check_interval: Option<Spanned<String>>,
+    /// Labels added to every alert, available as `$externalLabels`.
+    #[serde(default)]
+    pub external_labels: BTreeMap<String, String>,
+    /// URL this router is reached at; used in `generatorURL` and
+    /// `$externalURL`. Default `http://<listen_address>`.
+    pub external_url: Option<Spanned<String>>,
+}
+
+/// `state:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// Path of the redb database file, relative to the config file.
+    /// Default `data/router.redb`.
+    pub path: Option<String>,
+}
+
+/// `alerting:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerting {
+    /// Print alerts on standard output. Default true.
+    pub console: Option<bool>,
+    /// Alertmanager-compatible receivers (`/api/v2/alerts`).
+    #[serde(default)]
+    pub alertmanagers: Vec<RawAlertmanager>,
+}
+
+/// One Alertmanager target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertmanager {
+    /// Base URL, e.g. `http://alertmanager:9093`; `/api/v2/alerts` is appended.
+    pub url: Spanned<String>,
+    /// Bearer token sent in `Authorization`.
+    pub bearer_token: Option<String>,
+    /// Request timeout. Default `10s`.
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen_address: SocketAddr,
+    pub max_request_bytes: usize,
+    pub retention_ms: i64,
+    pub max_series: usize,
+    pub max_labels_per_series: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+    /// Rule file patterns, resolved against the config file's folder.
+    pub rule_files: Vec<String>,
+    pub evaluation_interval_ms: i64,
+    pub resend_delay_ms: i64,
+    pub reload_check_interval_ms: i64,
+    pub external_labels: BTreeMap<String, String>,
+    pub external_url: String,
+    pub state_path: PathBuf,
+    pub console: bool,
+    pub alertmanagers: Vec<Alertmanager>,
+}
+
+/// A validated Alertmanager target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alertmanager {
+    /// Full URL of the alerts endpoint.
+    pub alerts_url: String,
+    pub bearer_token: Option<String>,
+    pub timeout_ms: i64,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: name.clone(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_yaml(&name, &text, base)
+    }
+
+    /// Parses and validates config text. `base` resolves relative paths.
+    pub fn from_yaml(name: &str, text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| yaml_error(name, &e))?
+        };
+        raw.validate(name, base)
+    }
+}
+
+/// Turns a serde-saphyr error into a positioned [`ConfigError`].
+fn yaml_error(name: &str, e: &serde_saphyr::Error) -> ConfigError {
+    let (line, col) = e
+        .location()
+        .map(|l| (l.line() as usize, l.column() as usize))
+        .unwrap_or((1, 1));
+    // The library's Display carries a source excerpt; keep the first line,
+    // without its own "line N column M" prefix.
+    let full = e.to_string();
+    let first = full.lines().next().unwrap_or("invalid YAML");
+    let msg = first
+        .trim_start_matches("error: ")
+        .split_once(": ")
+        .filter(|(pre, _)| pre.starts_with("line "))
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_else(|| first.to_string());
+    ConfigError::Invalid {
+        path: name.to_string(),
+        line,
+        col,
+        msg,
+    }
+}
+
+struct Ctx<'a> {
+    name: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err<T>(&self, at: &Spanned<T>, msg: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.name.to_string(),
+            line: at.referenced.line() as usize,
+            col: at.referenced.column() as usize,
+            msg: msg.into(),
+        }
+    }
+
+    fn duration(
+        &self,
+        v: &Option<Spanned<String>>,
+        default_ms: i64,
+        field: &str,
+    ) -> Result<i64, ConfigError> {
+        match v {
+            None => Ok(default_ms),
+            Some(s) => watchfire_promql::parser::parse_duration(&s.value).map_err(|e| {
+                self.err(
+                    s,
+                    format!("{field}: not a valid duration {:?}: {e}", s.value),
+                )
+            }),
+        }
+    }
+}
+
+impl RawConfig {
+    /// Checks every value and converts to typed form. Pure.
+    pub fn validate(self, name: &str, base: &Path) -> Result<Config, ConfigError> {
+        let cx = Ctx { name };
+        let listen_address = match &self.server.listen_address {
+            None => SocketAddr::from(([0, 0, 0, 0], 9093)),
+            Some(s) => s
+                .value
+                .parse()
+                .map_err(|e| cx.err(s, format!("listen_address: {e} (want host:port)")))?,
+        };
+        let retention_ms = cx.duration(&self.storage.retention, 3_600_000, "retention")?;
+        if retention_ms <= 0 {
+            if let Some(s) = &self.storage.retention {
+                return Err(cx.err(s, "retention must be positive"));
+            }
+        }
+        let evaluation_interval_ms = cx.duration(
+            &self.rules.evaluation_interval,
+            60_000,
+            "evaluation_interval",
+        )?;
+        if evaluation_interval_ms <= 0 {
+            if let Some(s) = &self.rules.evaluation_interval {
+                return Err(cx.err(s, "evaluation_interval must be positive"));
+            }
+        }
+        let resend_delay_ms = cx.duration(&self.rules.resend_delay, 60_000, "resend_delay")?;
+        let reload_check_interval_ms = cx.duration(
+            &self.rules.reload_check_interval,
+            5_000,
+            "reload_check_interval",
+        )?;
+        let mut rule_files = Vec::new();
+        for f in &self.rules.files {
+            if f.value.trim().is_empty() {
+                return Err(cx.err(f, "rule file pattern is empty"));
+            }
+            if let Err(e) = glob::Pattern::new(&f.value) {
+                return Err(cx.err(f, format!("invalid glob pattern: {e}")));
+            }
+            rule_files.push(base.join(&f.value).display().to_string());
+        }
+        for k in self.rules.external_labels.keys() {
+            if !is_label_name(k) {
+                return Err(ConfigError::Invalid {
+                    path: name.to_string(),
+                    line: 1,
+                    col: 1,
+                    msg: format!("external_labels: invalid label name {k:?}"),
+                });
+            }
+        }
+        let external_url = match &self.rules.external_url {
+            Some(s) => {
+                check_url(&s.value).map_err(|m| cx.err(s, format!("external_url: {m}")))?;
+                s.value.trim_end_matches('/').to_string()
+            }
+            None => format!("http://{listen_address}"),
+        };
+        let mut alertmanagers = Vec::new();
+        for am in &self.alerting.alertmanagers {
+            check_url(&am.url.value)
+                .map_err(|m| cx.err(&am.url, format!("alertmanagers.url: {m}")))?;
+            let timeout_ms = cx.duration(&am.timeout, 10_000, "timeout")?;
+            alertmanagers.push(Alertmanager {
+                alerts_url: format!("{}/api/v2/alerts", am.url.value.trim_end_matches('/')),
+                bearer_token: am.bearer_token.clone(),
+                timeout_ms,
+            });
+        }
+        let positive = |v: Option<usize>, d: usize| v.filter(|n| *n > 0).unwrap_or(d);
+        Ok(Config {
+            listen_address,
+            max_request_bytes: positive(self.server.max_request_bytes, 32 << 20),
+            retention_ms,
+            max_series: positive(self.storage.max_series, 2_000_000),
+            max_labels_per_series: positive(self.storage.max_labels_per_series, 64),
+            max_label_name_length: positive(self.storage.max_label_name_length, 1024),
+            max_label_value_length: positive(self.storage.max_label_value_length, 4096),
+            rule_files,
+            evaluation_interval_ms,
+            resend_delay_ms,
+            reload_check_interval_ms,
+            external_labels: self.rules.external_labels,
+            external_url,
+            state_path: base.join(self.state.path.as_deref().unwrap_or("data/router.redb")),
+            console: self.alerting.console.unwrap_or(true),
+            alertmanagers,
+        })
+    }
+}
+
+fn check_url(u: &str) -> Result<(), &'static str> {
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("has no host");
+    }
+    Ok(())
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

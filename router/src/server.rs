@@ -1,1 +1,378 @@
-//! (Being written.)
+//! Runs the router: builds the store, ingest, rule manager and sinks from a
+//! validated [`Config`], serves HTTP, and shuts down cleanly.
+//!
+//! HTTP endpoints:
+//! - `POST /api/v1/write`: remote_write 1.0 ([`crate::ingest`]);
+//! - `GET /api/v1/alerts`: active alerts in Prometheus's API format (so
+//!   Grafana and the comparison harness can read them);
+//! - `GET /metrics`: the router's own metrics;
+//! - `GET /-/healthy`, `GET /-/ready`: probes;
+//! - `POST /-/reload`: reload rule files (as SIGHUP does);
+//! - `GET /`: a small page listing active alerts.
+//!
+//! The router also writes its own metrics into its store every
+//! [`SELF_SCRAPE_INTERVAL_MS`] as `job="watchfire"`, so self-monitoring
+//! rules work without an external scraper.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use prometheus::proto::MetricType;
+use watchfire_promql::Labels;
+
+use crate::config::Config;
+use crate::ingest::{self, IngestConfig, IngestState};
+use crate::metrics::{Metrics, CONTENT_TYPE};
+use crate::notify::alertmanager::{AlertmanagerClient, AlertmanagerConfig, Auth};
+use crate::notify::console::ConsoleSink;
+use crate::notify::fanout::FanoutSink;
+use crate::notify::queue::{QueueConfig, QueuedSink};
+use crate::notify::{format_rfc3339_millis, AlertSink, NotifyMetrics};
+use crate::rules::manager::{system_clock, Manager, ManagerConfig, ManagerError};
+use crate::rules::AlertState;
+use crate::store::{Store, StoreConfig};
+
+/// How often the router writes its own metrics into its store.
+pub const SELF_SCRAPE_INTERVAL_MS: i64 = 15_000;
+
+/// How often old samples are dropped from the store.
+const GC_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Why the router could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("{0}")]
+    Rules(#[from] ManagerError),
+    #[error("alert sink: {0}")]
+    Sink(#[from] crate::notify::NotifyError),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+#[derive(Clone)]
+struct AppState {
+    metrics: Metrics,
+    manager: Arc<Manager>,
+}
+
+/// Runs the router until `shutdown` completes.
+pub async fn run(
+    cfg: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let metrics = Metrics::new();
+    let store = Store::shared(StoreConfig {
+        retention_ms: cfg.retention_ms,
+        max_series: cfg.max_series,
+        max_labels_per_series: cfg.max_labels_per_series,
+        max_label_name_len: cfg.max_label_name_length,
+        max_label_value_len: cfg.max_label_value_length,
+        ..StoreConfig::default()
+    });
+    crate::store::metrics::StoreCollector::register(store.clone(), &metrics.registry)?;
+    let ingest_state = IngestState::new(
+        store.clone(),
+        IngestConfig {
+            max_body_bytes: cfg.max_request_bytes,
+            ..IngestConfig::default()
+        },
+        &metrics.registry,
+    )?;
+
+    let (sink, queue) = build_sink(&cfg, &metrics)?;
+    let mut mcfg = ManagerConfig::new(cfg.rule_files.clone());
+    mcfg.evaluation_interval_ms = cfg.evaluation_interval_ms;
+    mcfg.resend_delay_ms = cfg.resend_delay_ms;
+    mcfg.reload_check_interval_ms = cfg.reload_check_interval_ms;
+    mcfg.external_labels = cfg.external_labels.clone();
+    mcfg.external_url = cfg.external_url.clone();
+    if let Some(dir) = cfg.state_path.parent() {
+        if !dir.as_os_str().is_empty() {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::warn!(path = %dir.display(), error = %e, "cannot create state folder");
+            }
+        }
+    }
+    mcfg.state_path = Some(cfg.state_path.clone());
+    let manager = Arc::new(Manager::start(
+        mcfg,
+        store.clone(),
+        sink,
+        &metrics.registry,
+    )?);
+
+    let background = spawn_background(store.clone(), metrics.clone(), &cfg);
+
+    let app = Router::new()
+        .route("/metrics", get(metrics_page))
+        .route("/-/healthy", get(|| async { "Healthy\n" }))
+        .route("/-/ready", get(|| async { "Ready\n" }))
+        .route("/-/reload", post(reload))
+        .route("/api/v1/alerts", get(api_alerts))
+        .route("/", get(index_page))
+        .with_state(AppState {
+            metrics: metrics.clone(),
+            manager: manager.clone(),
+        })
+        .merge(ingest::routes(ingest_state));
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen_address)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: cfg.listen_address,
+            source,
+        })?;
+    tracing::info!(address = %cfg.listen_address, rule_files = ?cfg.rule_files, "router listening");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+
+    for t in background {
+        t.abort();
+    }
+    if let Ok(m) = Arc::try_unwrap(manager) {
+        m.stop().await;
+    }
+    if let Some(q) = queue {
+        q.close();
+    }
+    served.map_err(RunError::Serve)
+}
+
+/// Console and/or Alertmanager sinks behind one [`FanoutSink`]. The
+/// Alertmanager client sits behind a bounded queue so evaluation never
+/// waits on the network.
+fn build_sink(
+    cfg: &Config,
+    metrics: &Metrics,
+) -> Result<(Arc<dyn AlertSink>, Option<QueuedSink>), RunError> {
+    let mut sinks: Vec<Arc<dyn AlertSink>> = Vec::new();
+    if cfg.console {
+        sinks.push(Arc::new(ConsoleSink::stdout()));
+    }
+    let mut queue = None;
+    if !cfg.alertmanagers.is_empty() {
+        let nm = NotifyMetrics::new(&metrics.registry)?;
+        let first = &cfg.alertmanagers[0];
+        let client = AlertmanagerClient::new(
+            AlertmanagerConfig {
+                urls: cfg
+                    .alertmanagers
+                    .iter()
+                    .map(|a| a.alerts_url.clone())
+                    .collect(),
+                timeout: Duration::from_millis(first.timeout_ms.max(1) as u64),
+                auth: first.bearer_token.clone().map(Auth::Bearer),
+                ..AlertmanagerConfig::default()
+            },
+            nm.clone(),
+        )?;
+        let q = QueuedSink::new(QueueConfig::default(), nm);
+        q.spawn_worker(Arc::new(client));
+        sinks.push(Arc::new(q.clone()));
+        queue = Some(q);
+    }
+    Ok((Arc::new(FanoutSink::new(sinks)), queue))
+}
+
+fn spawn_background(
+    store: Arc<Store>,
+    metrics: Metrics,
+    cfg: &Config,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let gc_store = store.clone();
+    let gc = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(GC_INTERVAL);
+        loop {
+            tick.tick().await;
+            let stats = gc_store.gc(system_clock());
+            tracing::debug!(?stats, "store gc");
+        }
+    });
+    let instance = cfg.listen_address.to_string();
+    let scrape = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(SELF_SCRAPE_INTERVAL_MS as u64));
+        loop {
+            tick.tick().await;
+            let now = system_clock();
+            for (labels, v) in self_samples(&metrics.registry, &instance) {
+                // A rejected sample (say, a clock step backwards) is dropped.
+                let _ = store.append(&labels, now, v);
+            }
+        }
+    });
+    vec![gc, scrape]
+}
+
+/// The registry's current values as series, labelled `job="watchfire"`.
+pub fn self_samples(registry: &prometheus::Registry, instance: &str) -> Vec<(Labels, f64)> {
+    let mut out = Vec::new();
+    for mf in registry.gather() {
+        let name = mf.name();
+        for m in &mf.metric {
+            let base = |suffix: &str, extra: Option<(&str, String)>| {
+                let mut pairs: Vec<(String, String)> = vec![
+                    ("__name__".into(), format!("{name}{suffix}")),
+                    ("job".into(), "watchfire".into()),
+                    ("instance".into(), instance.to_string()),
+                ];
+                pairs.extend(
+                    m.label
+                        .iter()
+                        .map(|l| (l.name().to_string(), l.value().to_string())),
+                );
+                pairs.extend(extra.map(|(k, v)| (k.to_string(), v)));
+                Labels::new(pairs)
+            };
+            match mf.type_() {
+                MetricType::COUNTER => out.push((base("", None), m.counter.value())),
+                MetricType::GAUGE => out.push((base("", None), m.gauge.value())),
+                MetricType::UNTYPED => out.push((base("", None), m.untyped.value())),
+                MetricType::HISTOGRAM => {
+                    let h = &m.histogram;
+                    for b in &h.bucket {
+                        let le = watchfire_promql::parser::printer::format_number(b.upper_bound());
+                        out.push((
+                            base("_bucket", Some(("le", le))),
+                            b.cumulative_count() as f64,
+                        ));
+                    }
+                    out.push((
+                        base("_bucket", Some(("le", "+Inf".into()))),
+                        h.sample_count() as f64,
+                    ));
+                    out.push((base("_sum", None), h.sample_sum()));
+                    out.push((base("_count", None), h.sample_count() as f64));
+                }
+                MetricType::SUMMARY => {
+                    let s = &m.summary;
+                    for q in &s.quantile {
+                        let qv = watchfire_promql::parser::printer::format_number(q.quantile());
+                        out.push((base("", Some(("quantile", qv))), q.value()));
+                    }
+                    out.push((base("_sum", None), s.sample_sum()));
+                    out.push((base("_count", None), s.sample_count() as f64));
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn metrics_page(State(st): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], st.metrics.encode()).into_response()
+}
+
+async fn reload(State(st): State<AppState>) -> Response {
+    match st.manager.reload().await {
+        Ok(()) => (StatusCode::OK, "reloaded\n".to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// One alert as the page and the API show it.
+struct ActiveAlert {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    state: &'static str,
+    active_at: i64,
+    value: f64,
+}
+
+async fn active_alerts(manager: &Manager) -> Vec<ActiveAlert> {
+    let mut out = Vec::new();
+    for (_, g) in manager.groups() {
+        // A poisoned lock means an evaluation panicked; its alerts are
+        // still the last consistent ones.
+        let g = g.lock().unwrap_or_else(|p| p.into_inner());
+        for a in g.active_alerts(None) {
+            let state = match a.state {
+                AlertState::Firing => "firing",
+                AlertState::Pending => "pending",
+                _ => continue,
+            };
+            out.push(ActiveAlert {
+                labels: a.labels,
+                annotations: a.annotations,
+                state,
+                active_at: a.active_at,
+                value: a.value,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
+}
+
+/// `GET /api/v1/alerts` in Prometheus's format.
+async fn api_alerts(State(st): State<AppState>) -> Response {
+    let alerts: Vec<serde_json::Value> = active_alerts(&st.manager)
+        .await
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "state": a.state,
+                "activeAt": format_rfc3339_millis(a.active_at),
+                "value": format!("{:e}", a.value),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({"status": "success", "data": {"alerts": alerts}})).into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `GET /`: the firing and pending alerts, for `watchfire up`.
+async fn index_page(State(st): State<AppState>) -> Html<String> {
+    let alerts = active_alerts(&st.manager).await;
+    let mut rows = String::new();
+    for a in &alerts {
+        let labels: Vec<String> = a
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(a.state),
+            escape(a.labels.get("alertname").map(String::as_str).unwrap_or("")),
+            escape(&labels.join(", ")),
+            escape(
+                a.annotations
+                    .get("summary")
+                    .map(String::as_str)
+                    .unwrap_or("")
+            ),
+            escape(&format_rfc3339_millis(a.active_at)),
+        ));
+    }
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\">\
+         <title>Watchfire alerts</title><style>body{{font-family:sans-serif}}td,th{{padding:4px 8px;border-bottom:1px solid #ddd}}</style></head>\
+         <body><h1>Watchfire: {} active alerts</h1><table><tr><th>state</th><th>alert</th><th>labels</th><th>summary</th><th>active since</th></tr>\n{rows}</table>\
+         <p><a href=\"/metrics\">metrics</a> · <a href=\"/api/v1/alerts\">/api/v1/alerts</a></p></body></html>",
+        alerts.len()
+    ))
+}

@@ -1,9 +1,26 @@
-//! The evaluator. (Being written: the public types and signatures below are
-//! the contract the runner and the rule engine code against.)
+//! The evaluator: evaluates a parsed PromQL expression against a
+//! [`Storage`] at an instant or over a range of steps, like Prometheus 3's
+//! engine (with delayed `__name__` removal) for floats and classic
+//! histograms; native histograms pass through selectors.
+//!
+//! Layout:
+//! - this file: the public contract (`Engine`, `Value`, annotations, errors);
+//! - [`engine`](self::engine): the evaluator walk, selectors, lookback,
+//!   `offset`/`@`, subqueries and the step loop;
+//! - `binary`: operators and vector matching; `aggregate`: aggregations;
+//! - `functions`: function calls (range functions, math, dates, labels,
+//!   histograms); `annotations`: warning/info texts; `types`: internal values.
 
-use crate::ast::{Expr, Span};
+mod aggregate;
+mod annotations;
+mod binary;
+mod engine;
+mod functions;
+mod types;
+
+use crate::ast::{Expr, Span, ValueType};
 use crate::labels::Labels;
-use crate::storage::{Series, Storage};
+use crate::storage::{Sample, Series, Storage};
 
 /// Engine options.
 #[derive(Debug, Clone)]
@@ -12,11 +29,18 @@ pub struct EngineOptions {
     pub lookback_delta: i64,
     /// Allow experimental functions (e.g. `sort_by_label`, `double_exponential_smoothing`).
     pub enable_experimental_functions: bool,
+    /// The step of a subquery written without one (`x[5m:]`), in ms
+    /// (Prometheus uses the rule group's evaluation interval; the test suite 1m).
+    pub default_subquery_step: i64,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { lookback_delta: 5 * 60 * 1000, enable_experimental_functions: true }
+        EngineOptions {
+            lookback_delta: 5 * 60 * 1000,
+            enable_experimental_functions: true,
+            default_subquery_step: 60 * 1000,
+        }
     }
 }
 
@@ -34,8 +58,14 @@ pub struct VectorSample {
 /// The result of an evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Scalar { t: i64, v: f64 },
-    String { t: i64, v: String },
+    Scalar {
+        t: i64,
+        v: f64,
+    },
+    String {
+        t: i64,
+        v: String,
+    },
     Vector(Vec<VectorSample>),
     /// Range query results, and instant queries of range selectors.
     Matrix(Vec<Series>),
@@ -98,20 +128,140 @@ impl Engine {
     }
 
     /// Evaluates `expr` at time `t` (ms).
-    pub fn instant(&self, _storage: &dyn Storage, _expr: &Expr, _t: i64) -> Result<QueryResult, EvalError> {
-        Err(EvalError::Unimplemented)
+    pub fn instant(
+        &self,
+        storage: &dyn Storage,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<QueryResult, EvalError> {
+        let mut ev = engine::Evaluator::new(storage, &self.opts, t, t, 1);
+        let val = ev.eval(expr)?;
+        let value = match val {
+            types::Val::String(s) => Value::String { t, v: s },
+            types::Val::Matrix(m) => {
+                let m = engine::cleanup_names(m)?;
+                match engine::expr_type(expr) {
+                    ValueType::Scalar => {
+                        let v = m
+                            .first()
+                            .and_then(|s| s.floats.first())
+                            .map_or(f64::NAN, |p| p.f);
+                        Value::Scalar { t, v }
+                    }
+                    ValueType::Matrix => Value::Matrix(to_public_matrix(m)),
+                    _ => Value::Vector(
+                        m.into_iter()
+                            .filter_map(|s| {
+                                if let Some(h) = s.hists.into_iter().next() {
+                                    Some(VectorSample {
+                                        labels: s.labels,
+                                        t,
+                                        v: 0.0,
+                                        h: Some(h.h),
+                                    })
+                                } else {
+                                    let p = s.floats.first()?;
+                                    Some(VectorSample {
+                                        labels: s.labels,
+                                        t,
+                                        v: p.f,
+                                        h: None,
+                                    })
+                                }
+                            })
+                            .collect(),
+                    ),
+                }
+            }
+        };
+        Ok(QueryResult {
+            value,
+            annotations: ev.annos.list,
+        })
     }
 
     /// Evaluates `expr` at every step from `start` to `end` inclusive (ms);
     /// the value is always a `Value::Matrix` sorted by labels.
     pub fn range(
         &self,
-        _storage: &dyn Storage,
-        _expr: &Expr,
-        _start: i64,
-        _end: i64,
-        _step: i64,
+        storage: &dyn Storage,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
     ) -> Result<QueryResult, EvalError> {
-        Err(EvalError::Unimplemented)
+        if step <= 0 {
+            return Err(EvalError::Execution(
+                "zero or negative query resolution step widths are not accepted".into(),
+            ));
+        }
+        let mut ev = engine::Evaluator::new(storage, &self.opts, start, end, step);
+        warn_sorts(expr, &mut ev.annos);
+        let m = match ev.eval(expr)? {
+            types::Val::Matrix(m) => engine::cleanup_names(m)?,
+            types::Val::String(_) => {
+                return Err(EvalError::Execution(
+                    "string expressions cannot be range queries".into(),
+                ))
+            }
+        };
+        Ok(QueryResult {
+            value: Value::Matrix(to_public_matrix(m)),
+            annotations: ev.annos.list,
+        })
+    }
+}
+
+/// Converts to the public form, sorted by labels.
+fn to_public_matrix(m: types::Matrix) -> Vec<Series> {
+    let mut out: Vec<Series> = m
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| Series {
+            labels: s.labels,
+            samples: s
+                .floats
+                .into_iter()
+                .map(|p| Sample { t: p.t, v: p.f })
+                .collect(),
+            histograms: s
+                .hists
+                .into_iter()
+                .map(|p| crate::storage::HistogramSample { t: p.t, h: p.h })
+                .collect(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
+}
+
+/// Range queries warn about `sort*` calls, whose order is lost.
+fn warn_sorts(e: &Expr, annos: &mut annotations::Annotations) {
+    match e {
+        Expr::Call { func, args, span } => {
+            if matches!(
+                func.as_str(),
+                "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc"
+            ) {
+                annos.add(annotations::sort_ineffective(*span));
+            }
+            for a in args {
+                warn_sorts(a, annos);
+            }
+        }
+        Expr::Aggregate { expr, param, .. } => {
+            warn_sorts(expr, annos);
+            if let Some(p) = param {
+                warn_sorts(p, annos);
+            }
+        }
+        Expr::Binary { lhs, rhs, .. } => {
+            warn_sorts(lhs, annos);
+            warn_sorts(rhs, annos);
+        }
+        Expr::Unary { expr, .. } | Expr::Paren { expr, .. } | Expr::Subquery { expr, .. } => {
+            warn_sorts(expr, annos)
+        }
+        _ => {}
     }
 }

@@ -1,0 +1,262 @@
+//! Literal decoding: numbers (Go `ParseInt(s, 0, 64)` then `ParseFloat`
+//! semantics), durations (`model.ParseDuration`) and quoted strings
+//! (Prometheus `strutil.Unquote`).
+
+use super::lexer::quote_str;
+
+/// Decodes a number token the way Prometheus does: as an integer with Go
+/// base-0 rules (`0x` hex, leading-`0` octal, `_` separators) when that
+/// works, else as a float (`Inf`, `NaN`, exponents).
+pub(crate) fn parse_number(s: &str) -> Result<f64, String> {
+    let clean: String = s.chars().filter(|c| *c != '_').collect();
+    if let Some(v) = parse_go_int(&clean) {
+        return Ok(v as f64);
+    }
+    let lower = clean.to_ascii_lowercase();
+    if !lower.starts_with("0x") {
+        if let Ok(v) = clean.parse::<f64>() {
+            if v.is_infinite() && !lower.contains("inf") {
+                return Err(format!(
+                    "strconv.ParseFloat: parsing {}: value out of range",
+                    quote_str(s)
+                ));
+            }
+            return Ok(v);
+        }
+    }
+    Err(format!(
+        "strconv.ParseFloat: parsing {}: invalid syntax",
+        quote_str(s)
+    ))
+}
+
+fn parse_go_int(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() > 2 && b[0] == b'0' && (b[1] == b'x' || b[1] == b'X') {
+        return i64::from_str_radix(&s[2..], 16).ok();
+    }
+    if b.len() > 1 && b[0] == b'0' {
+        return i64::from_str_radix(&s[1..], 8).ok();
+    }
+    if !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.parse::<i64>().ok()
+}
+
+const NS_PER_MS: u64 = 1_000_000;
+
+/// Parses a Prometheus duration (`1h30m`, `5m`, `100ms`, `1y`, `0`) into
+/// milliseconds, with `model.ParseDuration`'s error messages.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    parse_duration_ns(s).map(|ns| ns / 1_000_000)
+}
+
+/// [`parse_duration`] in nanoseconds (Go's `time.Duration`).
+pub(crate) fn parse_duration_ns(s: &str) -> Result<i64, String> {
+    match s {
+        "0" => return Ok(0),
+        "" => return Err("empty duration string".into()),
+        _ => {}
+    }
+    let invalid = || format!("not a valid duration string: {}", quote_str(s));
+    let mut rest = s.as_bytes();
+    let mut dur: u64 = 0;
+    let mut last_unit = 0;
+    while !rest.is_empty() {
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let v: u64 = std::str::from_utf8(&rest[..digits])
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(invalid)?;
+        rest = &rest[digits..];
+        let ulen = rest.iter().take_while(|b| !b.is_ascii_digit()).count();
+        if ulen == 0 {
+            return Err(invalid());
+        }
+        let unit = std::str::from_utf8(&rest[..ulen]).unwrap_or("");
+        rest = &rest[ulen..];
+        let (pos, mult) = match unit {
+            "y" => (1, 365 * 24 * 3600 * 1000 * NS_PER_MS),
+            "w" => (2, 7 * 24 * 3600 * 1000 * NS_PER_MS),
+            "d" => (3, 24 * 3600 * 1000 * NS_PER_MS),
+            "h" => (4, 3600 * 1000 * NS_PER_MS),
+            "m" => (5, 60 * 1000 * NS_PER_MS),
+            "s" => (6, 1000 * NS_PER_MS),
+            "ms" => (7, NS_PER_MS),
+            _ => {
+                return Err(format!(
+                    "unknown unit {} in duration {}",
+                    quote_str(unit),
+                    quote_str(s)
+                ))
+            }
+        };
+        if pos <= last_unit {
+            return Err(invalid());
+        }
+        last_unit = pos;
+        if v > (1u64 << 63) / mult {
+            return Err("duration out of range".into());
+        }
+        dur = dur.saturating_add(v * mult);
+        if dur > i64::MAX as u64 {
+            return Err("duration out of range".into());
+        }
+    }
+    Ok(dur as i64)
+}
+
+/// Go's `time.Duration.Seconds()`.
+pub(crate) fn duration_seconds(ns: i64) -> f64 {
+    let sec = ns / 1_000_000_000;
+    let nsec = ns % 1_000_000_000;
+    sec as f64 + nsec as f64 / 1e9
+}
+
+/// The largest number of seconds a duration literal may have.
+pub(crate) const MAX_DURATION_SECS: f64 = 9_223_372_036.854_775;
+
+/// Seconds (as a PromQL number) to nanoseconds, rounded, as Prometheus
+/// converts number literals used as durations.
+pub(crate) fn seconds_to_ns(v: f64) -> i64 {
+    // In range (checked by the caller against MAX_DURATION_SECS), so the
+    // saturating `as` never saturates.
+    (v * 1e9).round() as i64
+}
+
+/// Decodes a quoted string token (`"..."`, `'...'` or `` `...` ``) with Go
+/// escapes. Bytes that do not form valid UTF-8 (from `\x`/octal escapes)
+/// become U+FFFD.
+pub fn unquote(s: &str) -> Result<String, String> {
+    let bad = || "invalid syntax".to_string();
+    let mut chars = s.chars();
+    let quote = chars.next().ok_or_else(bad)?;
+    if s.len() < 2 || !s.ends_with(quote) || !matches!(quote, '"' | '\'' | '`') {
+        return Err(bad());
+    }
+    let body = &s[1..s.len() - 1];
+    if quote == '`' {
+        if body.contains('`') {
+            return Err(bad());
+        }
+        return Ok(body.to_string());
+    }
+    if !body.contains('\\') && !body.contains(quote) && !body.contains('\n') {
+        return Ok(body.to_string());
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(body.len());
+    let mut it = body.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == quote || c == '\n' {
+            return Err(bad());
+        }
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        let e = it.next().ok_or_else(bad)?;
+        let simple = match e {
+            'a' => Some(7u8),
+            'b' => Some(8),
+            'f' => Some(12),
+            'n' => Some(b'\n'),
+            'r' => Some(b'\r'),
+            't' => Some(b'\t'),
+            'v' => Some(11),
+            '\\' => Some(b'\\'),
+            c if c == quote => Some(c as u8),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            continue;
+        }
+        let (n, radix, is_byte) = match e {
+            '0'..='7' => (2, 8, true),
+            'x' => (2, 16, true),
+            'u' => (4, 16, false),
+            'U' => (8, 16, false),
+            _ => return Err(bad()),
+        };
+        let mut v: u32 = if radix == 8 {
+            e.to_digit(8).ok_or_else(bad)?
+        } else {
+            0
+        };
+        for _ in 0..n {
+            let d = it.next().and_then(|c| c.to_digit(radix)).ok_or_else(bad)?;
+            v = v * radix + d;
+        }
+        if is_byte {
+            out.push(u8::try_from(v).map_err(|_| bad())?);
+        } else {
+            let c = char::from_u32(v).ok_or_else(bad)?;
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        let cases: &[(&str, f64)] = &[
+            ("1", 1.0),
+            ("0x1F", 31.0),
+            ("0755", 493.0),
+            ("08", 8.0),
+            ("1e3", 1000.0),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("1_000", 1000.0),
+            ("Inf", f64::INFINITY),
+            ("99999999999999999999", 1e20),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_number(s).unwrap(), *want, "{s}");
+        }
+        assert!(parse_number("nan").unwrap().is_nan());
+        assert!(parse_number("0xFFFFFFFFFFFFFFFFFFFF").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        let ms = parse_duration;
+        assert_eq!(ms("1h30m"), Ok(5_400_000));
+        assert_eq!(ms("100ms"), Ok(100));
+        assert_eq!(ms("1y"), Ok(365 * 86_400_000));
+        assert_eq!(ms("0"), Ok(0));
+        assert_eq!(
+            ms("1m1h"),
+            Err("not a valid duration string: \"1m1h\"".into())
+        );
+        assert_eq!(
+            ms("1hs"),
+            Err("unknown unit \"hs\" in duration \"1hs\"".into())
+        );
+        assert_eq!(
+            ms("1.5m"),
+            Err("unknown unit \".\" in duration \"1.5m\"".into())
+        );
+        assert_eq!(ms("300y"), Err("duration out of range".into()));
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(unquote(r#""a\"b\n""#).unwrap(), "a\"b\n");
+        assert_eq!(unquote(r"'a\'b'").unwrap(), "a'b");
+        assert_eq!(unquote(r"`a\nb`").unwrap(), "a\\nb");
+        assert_eq!(unquote(r#""\u00e9\x41\101""#).unwrap(), "éAA");
+        assert_eq!(unquote(r#""\xff""#).unwrap(), "\u{FFFD}");
+        assert!(unquote(r#""\q""#).is_err());
+    }
+}

@@ -1,0 +1,4 @@
+mod notify;
+mod promtool;
+mod store_ingest;
+mod rules;
