@@ -3,7 +3,7 @@
 //! This file only parses the command line, sets up logging and hands over
 //! to the library crates. It is the one place `anyhow` is used.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -178,6 +178,7 @@ fn run_server(load: impl FnOnce() -> anyhow::Result<Config>) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cfg = match load() {
         Ok(c) => c,

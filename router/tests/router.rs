@@ -1,4 +1,4 @@
 mod notify;
 mod promtool;
-mod store_ingest;
 mod rules;
+mod store_ingest;

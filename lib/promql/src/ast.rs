@@ -132,7 +132,12 @@ impl AggOp {
     pub fn takes_param(&self) -> bool {
         matches!(
             self,
-            AggOp::Topk | AggOp::Bottomk | AggOp::Quantile | AggOp::CountValues | AggOp::Limitk | AggOp::LimitRatio
+            AggOp::Topk
+                | AggOp::Bottomk
+                | AggOp::Quantile
+                | AggOp::CountValues
+                | AggOp::Limitk
+                | AggOp::LimitRatio
         )
     }
 }
@@ -168,7 +173,10 @@ pub enum BinOp {
 
 impl BinOp {
     pub fn is_comparison(&self) -> bool {
-        matches!(self, BinOp::Eql | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte)
+        matches!(
+            self,
+            BinOp::Eql | BinOp::Neq | BinOp::Gtr | BinOp::Lss | BinOp::Gte | BinOp::Lte
+        )
     }
 
     pub fn is_set(&self) -> bool {

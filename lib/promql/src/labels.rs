@@ -77,7 +77,9 @@ impl Labels {
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).is_ok()
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .is_ok()
     }
 
     /// The metric name, or "" when there is none.
@@ -90,12 +92,20 @@ impl Labels {
         if !self.has(METRIC_NAME) {
             return self.clone();
         }
-        Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| l.name != METRIC_NAME)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// A mutable builder seeded with this set.
     pub fn builder(&self) -> LabelsBuilder {
-        LabelsBuilder { labels: self.0.to_vec() }
+        LabelsBuilder {
+            labels: self.0.to_vec(),
+        }
     }
 }
 
@@ -203,7 +213,11 @@ pub struct BadRegex {
 
 impl Matcher {
     /// Builds a matcher, compiling and anchoring the regex for `=~`/`!~`.
-    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, BadRegex> {
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, BadRegex> {
         let name = name.into();
         let value = value.into();
         let re = match op {
@@ -216,7 +230,12 @@ impl Matcher {
             }
             _ => None,
         };
-        Ok(Matcher { name, op, value, re })
+        Ok(Matcher {
+            name,
+            op,
+            value,
+            re,
+        })
     }
 
     /// Whether `v` (the label's value, "" when absent) matches.

@@ -517,6 +517,8 @@ async fn coordinate(
     let poll_ms = inner.cfg.reload_check_interval_ms;
     let mut poll = tokio::time::interval(Duration::from_millis(poll_ms.max(1) as u64));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The fingerprint of the rule files as last tried by a reload.
+    let mut seen = fp;
     loop {
         #[cfg(unix)]
         let hup_fut = async {
@@ -532,13 +534,22 @@ async fn coordinate(
             r = reload_rx.recv() => match r { Some(r) => Some(r), None => break },
             _ = hup_fut => None,
             _ = poll.tick(), if poll_ms > 0 => {
-                if fingerprint(&inner.cfg).is_none_or(|f| f == fp) {
-                    continue;
+                // Compare with the last content *tried*, not the last
+                // content loaded: a broken file is tried once, and putting
+                // back the last good file reloads it (clearing the failure).
+                match fingerprint(&inner.cfg) {
+                    Some(f) if f != seen => {
+                        seen = f;
+                        None
+                    }
+                    _ => continue,
                 }
-                None
             }
         };
         let result = reload(&inner, &mut running, &mut fp).await;
+        if result.is_ok() {
+            seen = fp;
+        }
         {
             let mut s = shared.lock().unwrap_or_else(PoisonError::into_inner);
             *s = running

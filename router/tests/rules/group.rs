@@ -138,7 +138,11 @@ fn template_error_text_in_annotation() {
     let mut g = Group::new(group("g", MIN, 0, vec![rule]), opts());
     let out = g.eval(&mut st, 0);
     let x = &out.alerts[0].annotations["x"];
-    assert!(x.starts_with("<error expanding template: "), "{x}");
+    assert_eq!(
+        x,
+        "<error expanding template: error parsing template __alert_A: \
+         template: __alert_A:1: function \"nosuchfunc\" not defined>"
+    );
 }
 
 #[test]

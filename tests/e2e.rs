@@ -1,0 +1,28 @@
+//! End-to-end tests of the `watchfire` binary against its real peers.
+//!
+//! Every test here runs real processes: the `watchfire` binary cargo built
+//! for this test run, and Debian's `promtool` and `prometheus`. Each test
+//! starts its own processes on free loopback ports in its own temporary
+//! folder and kills them when it ends (see [`harness::Proc`]). A missing
+//! peer binary fails the test with a message naming it; nothing is skipped.
+//!
+//! - [`promtool_compare`]: `watchfire check-rules` / `test-rules` against
+//!   `promtool check rules` / `test rules` on the upstream fixtures and on
+//!   the shipped `rules/`.
+//! - [`reload`]: hot reload keeps the old rules on a bad file; SIGHUP,
+//!   `POST /-/reload` and config errors with `file:line:col`.
+//! - [`crash`]: alert state (`activeAt`, `for` progress) survives `kill -9`.
+//! - [`prometheus_interop`]: a real Prometheus remote-writes to the router.
+
+#![forbid(unsafe_code)]
+
+#[path = "e2e/crash.rs"]
+mod crash;
+#[path = "e2e/harness.rs"]
+mod harness;
+#[path = "e2e/prometheus_interop.rs"]
+mod prometheus_interop;
+#[path = "e2e/promtool_compare.rs"]
+mod promtool_compare;
+#[path = "e2e/reload.rs"]
+mod reload;
