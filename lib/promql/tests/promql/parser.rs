@@ -5,7 +5,7 @@
 use watchfire_promql::ast::{AtModifier, Expr};
 use watchfire_promql::parser::{parse, ParseError, MAX_DEPTH};
 
-#[path = "parser/cases.rs"]
+#[path = "parser_cases.rs"]
 mod parser_cases;
 
 const CONFORMANCE: &str = concat!(

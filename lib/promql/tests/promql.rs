@@ -1,0 +1,6 @@
+//! The PromQL crate's one integration test binary.
+
+#[path = "promql/eval.rs"]
+mod eval;
+#[path = "promql/parser.rs"]
+mod parser;
