@@ -116,7 +116,7 @@ pub async fn run(
         &metrics.registry,
     )?);
 
-    let background = spawn_background(store.clone(), metrics.clone(), &cfg);
+    let background = spawn_background(store.clone(), metrics.clone(), manager.clone(), &cfg);
 
     let app = Router::new()
         .route("/metrics", get(metrics_page))
@@ -193,6 +193,7 @@ fn build_sink(
 fn spawn_background(
     store: Arc<Store>,
     metrics: Metrics,
+    manager: Arc<Manager>,
     cfg: &Config,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let gc_store = store.clone();
@@ -200,8 +201,11 @@ fn spawn_background(
         let mut tick = tokio::time::interval(GC_INTERVAL);
         loop {
             tick.tick().await;
-            let stats = gc_store.gc(system_clock());
-            tracing::debug!(?stats, "store gc");
+            // Keep what the loaded rules read (recomputed, so a reload that
+            // adds `rate(x[6h])` raises it), on top of the configured retention.
+            let keep = rules_lookback_span(&manager);
+            let stats = gc_store.gc_keeping(system_clock(), keep);
+            tracing::debug!(?stats, keep_ms = keep, "store gc");
         }
     });
     let instance = cfg.listen_address.to_string();
@@ -217,6 +221,26 @@ fn spawn_background(
         }
     });
     vec![gc, scrape]
+}
+
+/// The longest span any loaded rule reads back, plus one evaluation
+/// interval of slack (`query_offset` included).
+pub fn rules_lookback_span(manager: &Manager) -> i64 {
+    let lookback = watchfire_promql::eval::EngineOptions::default().lookback_delta;
+    let mut span = 0i64;
+    for (_, g) in manager.groups() {
+        let g = g.lock().unwrap_or_else(|p| p.into_inner());
+        let spec = g.spec();
+        for r in &spec.rules {
+            let s = r
+                .expr
+                .lookback_span(lookback)
+                .saturating_add(spec.interval_ms)
+                .saturating_add(spec.query_offset_ms.max(0));
+            span = span.max(s);
+        }
+    }
+    span
 }
 
 /// The registry's current values as series, labelled `job="watchfire"`.

@@ -294,6 +294,56 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// How far back before the evaluation time this expression reads
+    /// samples, in ms: ranges, offsets and the lookback delta, summed
+    /// through nested subqueries. Selectors pinned with `@` read at an
+    /// absolute time and add nothing. The store keeps at least this much.
+    pub fn lookback_span(&self, lookback_delta: i64) -> i64 {
+        let sel = |vs: &VectorSelector, extra: i64| -> i64 {
+            if vs.at.is_some() {
+                0
+            } else {
+                extra.saturating_add(vs.offset.max(0))
+            }
+        };
+        match self {
+            Expr::Number { .. } | Expr::String { .. } => 0,
+            Expr::VectorSelector(vs) => sel(vs, lookback_delta),
+            Expr::MatrixSelector { vs, range, .. } => sel(vs, *range),
+            Expr::Subquery {
+                expr,
+                range,
+                offset,
+                at,
+                ..
+            } => {
+                if at.is_some() {
+                    0
+                } else {
+                    range
+                        .saturating_add((*offset).max(0))
+                        .saturating_add(expr.lookback_span(lookback_delta))
+                }
+            }
+            Expr::Call { args, .. } => args
+                .iter()
+                .map(|a| a.lookback_span(lookback_delta))
+                .max()
+                .unwrap_or(0),
+            Expr::Aggregate { expr, param, .. } => expr.lookback_span(lookback_delta).max(
+                param
+                    .as_ref()
+                    .map_or(0, |p| p.lookback_span(lookback_delta)),
+            ),
+            Expr::Binary { lhs, rhs, .. } => lhs
+                .lookback_span(lookback_delta)
+                .max(rhs.lookback_span(lookback_delta)),
+            Expr::Unary { expr, .. } | Expr::Paren { expr, .. } => {
+                expr.lookback_span(lookback_delta)
+            }
+        }
+    }
+
     pub fn span(&self) -> Span {
         match self {
             Expr::Number { span, .. }

@@ -4,3 +4,5 @@
 mod eval;
 #[path = "promql/parser.rs"]
 mod parser;
+#[path = "promql/ast.rs"]
+mod ast;

@@ -331,7 +331,14 @@ impl Store {
     /// Trims samples older than `now_ms − retention`, removes series left
     /// empty, and refuses older samples from now on.
     pub fn gc(&self, now_ms: i64) -> GcStats {
-        let cutoff = now_ms.saturating_sub(self.cfg.retention_ms);
+        self.gc_keeping(now_ms, self.cfg.retention_ms)
+    }
+
+    /// Like [`gc`](Self::gc), but keeps at least `keep_ms` (the longer of
+    /// the configured retention and `keep_ms` wins). The router passes the
+    /// longest span its rules read, so a `rate(x[6h])` rule keeps 6h.
+    pub fn gc_keeping(&self, now_ms: i64, keep_ms: i64) -> GcStats {
+        let cutoff = now_ms.saturating_sub(self.cfg.retention_ms.max(keep_ms));
         self.min_valid_t.fetch_max(cutoff, Ordering::Relaxed);
         let mut g = GcStats::default();
         for shard in self.shards.iter() {
