@@ -1,6 +1,16 @@
 //! The Watchfire per-node agent.
 //!
-//! Scraping, the host collector, log tailing and trace forwarding arrive
-//! with their own issues; this crate holds their place in the workspace so
-//! the binary's layout does not change when they land.
+//! - [`scrape`]: targets, discovery (static, file_sd, Kubernetes pods on
+//!   this node), relabelling and the scrape loop.
+//! - [`host`]: the host collector, with node_exporter's metric names.
+//! - [`ship`]: the remote_write sender with an on-disk buffer.
+//! - [`pipeline`]: the hand-off between producers (scrapers, the host
+//!   collector) and the shipper.
+//!
+//! Logs and traces arrive with their own issues.
 #![forbid(unsafe_code)]
+
+pub mod host;
+pub mod pipeline;
+pub mod scrape;
+pub mod ship;

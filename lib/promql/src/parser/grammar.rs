@@ -14,11 +14,12 @@
 
 use super::lexer::{lex, quote_str, Kw, Tok, Token};
 use super::literals::{
-    duration_seconds, parse_duration_ns, parse_number, seconds_to_ns, unquote, MAX_DURATION_SECS,
+    duration_seconds, parse_number, seconds_to_ns, unquote, MAX_DURATION_SECS,
 };
 use super::{ParseError, ParseOptions, MAX_DEPTH};
 use crate::ast::{BinOp, Cardinality, Expr, Span, VectorMatching, VectorSelector};
 use crate::labels::{MatchOp, Matcher, METRIC_NAME};
+use crate::duration::parse_duration_ns;
 
 /// A syntax error has been recorded; unwind.
 pub(crate) type PResult<T> = Result<T, ()>;
@@ -484,7 +485,7 @@ impl<'a> Parser<'a> {
         match parse_duration_ns(self.text(t)) {
             Ok(ns) => duration_seconds(ns),
             Err(e) => {
-                self.err(Span::new(t.start, t.end), e);
+                self.err(Span::new(t.start, t.end), e.to_string());
                 0.0
             }
         }
@@ -497,7 +498,7 @@ impl<'a> Parser<'a> {
             return match parse_duration_ns(self.text(t)) {
                 Ok(ns) => ns,
                 Err(e) => {
-                    self.err(Span::new(t.start, t.end), e);
+                    self.err(Span::new(t.start, t.end), e.to_string());
                     0
                 }
             };

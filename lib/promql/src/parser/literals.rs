@@ -1,6 +1,6 @@
 //! Literal decoding: numbers (Go `ParseInt(s, 0, 64)` then `ParseFloat`
-//! semantics), durations (`model.ParseDuration`) and quoted strings
-//! (Prometheus `strutil.Unquote`).
+//! semantics), duration helpers (the parsing itself is
+//! [`crate::duration`]) and quoted strings (Prometheus `strutil.Unquote`).
 
 use super::lexer::quote_str;
 
@@ -42,72 +42,6 @@ fn parse_go_int(s: &str) -> Option<i64> {
         return None;
     }
     s.parse::<i64>().ok()
-}
-
-const NS_PER_MS: u64 = 1_000_000;
-
-/// Parses a Prometheus duration (`1h30m`, `5m`, `100ms`, `1y`, `0`) into
-/// milliseconds, with `model.ParseDuration`'s error messages.
-pub fn parse_duration(s: &str) -> Result<i64, String> {
-    parse_duration_ns(s).map(|ns| ns / 1_000_000)
-}
-
-/// [`parse_duration`] in nanoseconds (Go's `time.Duration`).
-pub(crate) fn parse_duration_ns(s: &str) -> Result<i64, String> {
-    match s {
-        "0" => return Ok(0),
-        "" => return Err("empty duration string".into()),
-        _ => {}
-    }
-    let invalid = || format!("not a valid duration string: {}", quote_str(s));
-    let mut rest = s.as_bytes();
-    let mut dur: u64 = 0;
-    let mut last_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let v: u64 = std::str::from_utf8(&rest[..digits])
-            .ok()
-            .and_then(|d| d.parse().ok())
-            .ok_or_else(invalid)?;
-        rest = &rest[digits..];
-        let ulen = rest.iter().take_while(|b| !b.is_ascii_digit()).count();
-        if ulen == 0 {
-            return Err(invalid());
-        }
-        let unit = std::str::from_utf8(&rest[..ulen]).unwrap_or("");
-        rest = &rest[ulen..];
-        let (pos, mult) = match unit {
-            "y" => (1, 365 * 24 * 3600 * 1000 * NS_PER_MS),
-            "w" => (2, 7 * 24 * 3600 * 1000 * NS_PER_MS),
-            "d" => (3, 24 * 3600 * 1000 * NS_PER_MS),
-            "h" => (4, 3600 * 1000 * NS_PER_MS),
-            "m" => (5, 60 * 1000 * NS_PER_MS),
-            "s" => (6, 1000 * NS_PER_MS),
-            "ms" => (7, NS_PER_MS),
-            _ => {
-                return Err(format!(
-                    "unknown unit {} in duration {}",
-                    quote_str(unit),
-                    quote_str(s)
-                ))
-            }
-        };
-        if pos <= last_unit {
-            return Err(invalid());
-        }
-        last_unit = pos;
-        if v > (1u64 << 63) / mult {
-            return Err("duration out of range".into());
-        }
-        dur = dur.saturating_add(v * mult);
-        if dur > i64::MAX as u64 {
-            return Err("duration out of range".into());
-        }
-    }
-    Ok(dur as i64)
 }
 
 /// Go's `time.Duration.Seconds()`.
@@ -226,28 +160,6 @@ mod tests {
         }
         assert!(parse_number("nan").unwrap().is_nan());
         assert!(parse_number("0xFFFFFFFFFFFFFFFFFFFF").is_err());
-    }
-
-    #[test]
-    fn durations() {
-        let ms = parse_duration;
-        assert_eq!(ms("1h30m"), Ok(5_400_000));
-        assert_eq!(ms("100ms"), Ok(100));
-        assert_eq!(ms("1y"), Ok(365 * 86_400_000));
-        assert_eq!(ms("0"), Ok(0));
-        assert_eq!(
-            ms("1m1h"),
-            Err("not a valid duration string: \"1m1h\"".into())
-        );
-        assert_eq!(
-            ms("1hs"),
-            Err("unknown unit \"hs\" in duration \"1hs\"".into())
-        );
-        assert_eq!(
-            ms("1.5m"),
-            Err("unknown unit \".\" in duration \"1.5m\"".into())
-        );
-        assert_eq!(ms("300y"), Err("duration out of range".into()));
     }
 
     #[test]

@@ -18,12 +18,13 @@ pub mod lexer;
 mod literals;
 mod modifiers;
 pub mod printer;
-mod quote;
+pub(crate) mod quote;
 
 use crate::ast::{Expr, Span};
 
 pub use check::expr_type;
-pub use literals::{parse_duration, unquote};
+pub use crate::duration::parse_duration;
+pub use literals::unquote;
 
 /// The deepest expression nesting accepted (parentheses, operator chains,
 /// function calls...). Deeper input is rejected with an error instead of

@@ -8,34 +8,7 @@ use super::lexer::quote_str;
 use crate::ast::{AggOp, AtModifier, Cardinality, Expr, VectorSelector};
 use crate::labels::{MatchOp, Matcher, METRIC_NAME};
 
-/// `model.Duration.String()` for milliseconds: `1h30m`, `90d`, `0s`.
-pub fn format_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut ms = ms;
-    let mut r = String::new();
-    let units: [(&str, i64, bool); 7] = [
-        ("y", 1000 * 60 * 60 * 24 * 365, true),
-        ("w", 1000 * 60 * 60 * 24 * 7, true),
-        ("d", 1000 * 60 * 60 * 24, false),
-        ("h", 1000 * 60 * 60, false),
-        ("m", 1000 * 60, false),
-        ("s", 1000, false),
-        ("ms", 1, false),
-    ];
-    for (unit, mult, exact) in units {
-        if exact && ms % mult != 0 {
-            continue;
-        }
-        let v = ms / mult;
-        if v > 0 {
-            let _ = write!(r, "{v}{unit}");
-            ms -= v * mult;
-        }
-    }
-    r
-}
+pub use crate::duration::format_duration;
 
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`, which Prometheus uses for
 /// number literals: the shortest exact decimal, never an exponent; `+Inf`,

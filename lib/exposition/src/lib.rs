@@ -1,0 +1,2 @@
+//! Exposition-format parsing. (Being written.)
+#![forbid(unsafe_code)]
