@@ -2,6 +2,7 @@
 //!
 //! This file only parses the command line, sets up logging and hands over
 //! to the library crates. It is the one place `anyhow` is used.
+#![forbid(unsafe_code)]
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

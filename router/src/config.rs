@@ -60,11 +60,12 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
-    /// Address to listen on, `host:port`. Default `0.0.0.0:9093`.
+    /// Address to listen on, `ip:port` (or `localhost:port`). Default
+    /// `0.0.0.0:9093`.
     pub listen_address: Option<Spanned<String>>,
     /// Largest accepted request body in bytes (remote_write is measured
     /// compressed). Default 32 MiB.
-    pub max_request_bytes: Option<usize>,
+    pub max_request_bytes: Option<Spanned<usize>>,
 }
 
 /// `storage:` section.
@@ -74,15 +75,19 @@ pub struct RawStorage {
     /// How long samples are kept in memory, as a Prometheus duration.
     /// Default `1h`; it is raised to the longest range any rule needs.
     pub retention: Option<Spanned<String>>,
+    /// Upper bound on the retention the rules can ask for: the store keeps
+    /// the longest span any rule reads (`rate(x[6h])` keeps 6h), but never
+    /// more than this. Default `25h`.
+    pub max_retention: Option<Spanned<String>>,
     /// Most series held at once; new series beyond it are refused (429).
     /// Default 2,000,000.
-    pub max_series: Option<usize>,
+    pub max_series: Option<Spanned<usize>>,
     /// Most labels on one series, the metric name included. Default 64.
-    pub max_labels_per_series: Option<usize>,
+    pub max_labels_per_series: Option<Spanned<usize>>,
     /// Longest label name in bytes. Default 1024.
-    pub max_label_name_length: Option<usize>,
+    pub max_label_name_length: Option<Spanned<usize>>,
     /// Longest label value in bytes. Default 4096.
-    pub max_label_value_length: Option<usize>,
+    pub max_label_value_length: Option<Spanned<usize>>,
 }
 
 /// `rules:` section.
@@ -100,10 +105,10 @@ pub struct RawRules {
     /// Default `5s`; `0s` turns the file watch off.
     pub reload_check_interval: Option<Spanned<String>>,
     /// Labels added to every alert, available as `$externalLabels`.
-    #[serde(default)]
-    pub external_labels: BTreeMap<String, String>,
+    pub external_labels: Option<Spanned<BTreeMap<String, String>>>,
     /// URL this router is reached at; used in `generatorURL` and
-    /// `$externalURL`. Default `http://<listen_address>`.
+    /// `$externalURL`. Default `http://<listen_address>`, with `localhost`
+    /// for an unspecified address such as `0.0.0.0`.
     pub external_url: Option<Spanned<String>>,
 }
 
@@ -145,6 +150,7 @@ pub struct Config {
     pub listen_address: SocketAddr,
     pub max_request_bytes: usize,
     pub retention_ms: i64,
+    pub max_retention_ms: i64,
     pub max_series: usize,
     pub max_labels_per_series: usize,
     pub max_label_name_length: usize,
@@ -255,15 +261,25 @@ impl RawConfig {
         let cx = Ctx { name };
         let listen_address = match &self.server.listen_address {
             None => SocketAddr::from(([0, 0, 0, 0], 9093)),
-            Some(s) => s
-                .value
-                .parse()
-                .map_err(|e| cx.err(s, format!("listen_address: {e} (want host:port)")))?,
+            Some(s) => {
+                let text = match s.value.strip_prefix("localhost:") {
+                    Some(port) => format!("127.0.0.1:{port}"),
+                    None => s.value.clone(),
+                };
+                text.parse()
+                    .map_err(|e| cx.err(s, format!("listen_address: {e} (want ip:port or localhost:port)")))?
+            }
         };
         let retention_ms = cx.duration(&self.storage.retention, 3_600_000, "retention")?;
         if retention_ms <= 0 {
             if let Some(s) = &self.storage.retention {
                 return Err(cx.err(s, "retention must be positive"));
+            }
+        }
+        let max_retention_ms = cx.duration(&self.storage.max_retention, 25 * 3_600_000, "max_retention")?;
+        if max_retention_ms < retention_ms {
+            if let Some(s) = &self.storage.max_retention {
+                return Err(cx.err(s, "max_retention must not be shorter than retention"));
             }
         }
         let evaluation_interval_ms = cx.duration(
@@ -292,21 +308,26 @@ impl RawConfig {
             }
             rule_files.push(base.join(&f.value).display().to_string());
         }
-        for k in self.rules.external_labels.keys() {
-            if !is_label_name(k) {
-                return Err(ConfigError::Invalid {
-                    path: name.to_string(),
-                    line: 1,
-                    col: 1,
-                    msg: format!("external_labels: invalid label name {k:?}"),
-                });
+        let external_labels = match &self.rules.external_labels {
+            None => BTreeMap::new(),
+            Some(m) => {
+                for (k, v) in &m.value {
+                    if !is_label_name(k) {
+                        return Err(cx.err(m, format!("external_labels: invalid label name {k:?}")));
+                    }
+                    if v.is_empty() {
+                        return Err(cx.err(m, format!("external_labels: label {k:?} has an empty value")));
+                    }
+                }
+                m.value.clone()
             }
-        }
+        };
         let external_url = match &self.rules.external_url {
             Some(s) => {
                 check_url(&s.value).map_err(|m| cx.err(s, format!("external_url: {m}")))?;
                 s.value.trim_end_matches('/').to_string()
             }
+            None if listen_address.ip().is_unspecified() => format!("http://localhost:{}", listen_address.port()),
             None => format!("http://{listen_address}"),
         };
         let mut alertmanagers = Vec::new();
@@ -314,26 +335,38 @@ impl RawConfig {
             check_url(&am.url.value)
                 .map_err(|m| cx.err(&am.url, format!("alertmanagers.url: {m}")))?;
             let timeout_ms = cx.duration(&am.timeout, 10_000, "timeout")?;
+            if timeout_ms <= 0 {
+                if let Some(t) = &am.timeout {
+                    return Err(cx.err(t, "timeout must be positive"));
+                }
+            }
             alertmanagers.push(Alertmanager {
                 alerts_url: format!("{}/api/v2/alerts", am.url.value.trim_end_matches('/')),
                 bearer_token: am.bearer_token.clone(),
                 timeout_ms,
             });
         }
-        let positive = |v: Option<usize>, d: usize| v.filter(|n| *n > 0).unwrap_or(d);
+        let positive = |v: &Option<Spanned<usize>>, d: usize, field: &str| -> Result<usize, ConfigError> {
+            match v {
+                None => Ok(d),
+                Some(n) if n.value == 0 => Err(cx.err(n, format!("{field} must be positive"))),
+                Some(n) => Ok(n.value),
+            }
+        };
         Ok(Config {
             listen_address,
-            max_request_bytes: positive(self.server.max_request_bytes, 32 << 20),
+            max_request_bytes: positive(&self.server.max_request_bytes, 32 << 20, "server.max_request_bytes")?,
             retention_ms,
-            max_series: positive(self.storage.max_series, 2_000_000),
-            max_labels_per_series: positive(self.storage.max_labels_per_series, 64),
-            max_label_name_length: positive(self.storage.max_label_name_length, 1024),
-            max_label_value_length: positive(self.storage.max_label_value_length, 4096),
+            max_retention_ms: max_retention_ms.max(retention_ms),
+            max_series: positive(&self.storage.max_series, 2_000_000, "storage.max_series")?,
+            max_labels_per_series: positive(&self.storage.max_labels_per_series, 64, "storage.max_labels_per_series")?,
+            max_label_name_length: positive(&self.storage.max_label_name_length, 1024, "storage.max_label_name_length")?,
+            max_label_value_length: positive(&self.storage.max_label_value_length, 4096, "storage.max_label_value_length")?,
             rule_files,
             evaluation_interval_ms,
             resend_delay_ms,
             reload_check_interval_ms,
-            external_labels: self.rules.external_labels,
+            external_labels,
             external_url,
             state_path: base.join(self.state.path.as_deref().unwrap_or("data/router.redb")),
             console: self.alerting.console.unwrap_or(true),

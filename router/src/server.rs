@@ -94,7 +94,7 @@ pub async fn run(
         &metrics.registry,
     )?;
 
-    let (sink, queue) = build_sink(&cfg, &metrics)?;
+    let (sink, queues) = build_sink(&cfg, &metrics)?;
     let mut mcfg = ManagerConfig::new(cfg.rule_files.clone());
     mcfg.evaluation_interval_ms = cfg.evaluation_interval_ms;
     mcfg.resend_delay_ms = cfg.resend_delay_ms;
@@ -142,13 +142,20 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await;
 
-    for t in background {
+    // Stop the background tasks and wait for them, so the manager's last
+    // reference is ours; then stop the rule manager (it finishes the
+    // evaluations in flight and persists their state) and drain the queues.
+    for t in &background {
         t.abort();
     }
-    if let Ok(m) = Arc::try_unwrap(manager) {
-        m.stop().await;
+    for t in background {
+        let _ = t.await;
     }
-    if let Some(q) = queue {
+    match Arc::try_unwrap(manager) {
+        Ok(m) => m.stop().await,
+        Err(_) => tracing::warn!("rule manager still referenced at shutdown; not stopped cleanly"),
+    }
+    for q in queues {
         q.close();
     }
     served.map_err(RunError::Serve)
@@ -157,37 +164,34 @@ pub async fn run(
 /// Console and/or Alertmanager sinks behind one [`FanoutSink`]. The
 /// Alertmanager client sits behind a bounded queue so evaluation never
 /// waits on the network.
-fn build_sink(
-    cfg: &Config,
-    metrics: &Metrics,
-) -> Result<(Arc<dyn AlertSink>, Option<QueuedSink>), RunError> {
+fn build_sink(cfg: &Config, metrics: &Metrics) -> Result<(Arc<dyn AlertSink>, Vec<QueuedSink>), RunError> {
     let mut sinks: Vec<Arc<dyn AlertSink>> = Vec::new();
     if cfg.console {
         sinks.push(Arc::new(ConsoleSink::stdout()));
     }
-    let mut queue = None;
+    let mut queues = Vec::new();
     if !cfg.alertmanagers.is_empty() {
         let nm = NotifyMetrics::new(&metrics.registry)?;
-        let first = &cfg.alertmanagers[0];
-        let client = AlertmanagerClient::new(
-            AlertmanagerConfig {
-                urls: cfg
-                    .alertmanagers
-                    .iter()
-                    .map(|a| a.alerts_url.clone())
-                    .collect(),
-                timeout: Duration::from_millis(first.timeout_ms.max(1) as u64),
-                auth: first.bearer_token.clone().map(Auth::Bearer),
-                ..AlertmanagerConfig::default()
-            },
-            nm.clone(),
-        )?;
-        let q = QueuedSink::new(QueueConfig::default(), nm);
-        q.spawn_worker(Arc::new(client));
-        sinks.push(Arc::new(q.clone()));
-        queue = Some(q);
+        // One client and one queue per target: each has its own URL,
+        // credentials and timeout, and a slow target does not hold back
+        // the others.
+        for am in &cfg.alertmanagers {
+            let client = AlertmanagerClient::new(
+                AlertmanagerConfig {
+                    urls: vec![am.alerts_url.clone()],
+                    timeout: Duration::from_millis(am.timeout_ms as u64),
+                    auth: am.bearer_token.clone().map(Auth::Bearer),
+                    ..AlertmanagerConfig::default()
+                },
+                nm.clone(),
+            )?;
+            let q = QueuedSink::new(QueueConfig::default(), nm.clone());
+            q.spawn_worker(Arc::new(client));
+            sinks.push(Arc::new(q.clone()));
+            queues.push(q);
+        }
     }
-    Ok((Arc::new(FanoutSink::new(sinks)), queue))
+    Ok((Arc::new(FanoutSink::new(sinks)), queues))
 }
 
 fn spawn_background(
@@ -197,13 +201,30 @@ fn spawn_background(
     cfg: &Config,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let gc_store = store.clone();
+    let (retention, max_retention) = (cfg.retention_ms, cfg.max_retention_ms);
+    let retention_gauge = prometheus::Gauge::new(
+        "watchfire_store_effective_retention_seconds",
+        "How long the store keeps samples: the configured retention, raised to the longest span the rules read, capped at max_retention.",
+    )
+    .ok();
+    if let Some(g) = &retention_gauge {
+        if let Err(e) = metrics.registry.register(Box::new(g.clone())) {
+            tracing::warn!(error = %e, "registering the retention gauge");
+        }
+    }
     let gc = tokio::spawn(async move {
         let mut tick = tokio::time::interval(GC_INTERVAL);
         loop {
             tick.tick().await;
             // Keep what the loaded rules read (recomputed, so a reload that
             // adds `rate(x[6h])` raises it), on top of the configured retention.
-            let keep = rules_lookback_span(&manager);
+            let keep = rules_lookback_span(&manager).min(max_retention);
+            if keep >= max_retention {
+                tracing::debug!(max_retention, "rules read further back than storage.max_retention; capped");
+            }
+            if let Some(g) = &retention_gauge {
+                g.set(keep.max(retention) as f64 / 1000.0);
+            }
             let stats = gc_store.gc_keeping(system_clock(), keep);
             tracing::debug!(?stats, keep_ms = keep, "store gc");
         }
@@ -354,7 +375,8 @@ async fn api_alerts(State(st): State<AppState>) -> Response {
                 "annotations": a.annotations,
                 "state": a.state,
                 "activeAt": format_rfc3339_millis(a.active_at),
-                "value": format!("{:e}", a.value),
+                // Go's strconv.FormatFloat(v, 'e', -1, 64), as Prometheus renders it.
+                "value": watchfire_promql::gofmt::format_float(a.value, 'e', None),
             })
         })
         .collect();

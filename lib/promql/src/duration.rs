@@ -203,11 +203,7 @@ pub fn go_duration_string(d: i64) -> String {
             format!("{s}{f}s")
         }
     };
-    if neg {
-        format!("-{body}")
-    } else {
-        body
-    }
+    format!("{}{body}", if neg { "-" } else { "" })
 }
 
 #[cfg(test)]

@@ -9,20 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The upstream files the Watchfire engine is expected to pass.
-pub const IN_SCOPE_FILES: &[&str] = &[
-    "aggregators",
-    "at_modifier",
-    "collision",
-    "functions",
-    "histograms",
-    "literals",
-    "operators",
-    "range_queries",
-    "selectors",
-    "staleness",
-    "subquery",
-    "trig_functions",
-];
+pub use watchfire_promql::IN_SCOPE_TEST_FILES as IN_SCOPE_FILES;
 
 /// A malformed floor file line.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

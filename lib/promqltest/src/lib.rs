@@ -2,7 +2,7 @@
 //!
 //! - [`notation`]: the expanding series value notation (`1+2x3 _ stale`,
 //!   native histograms `{{...}}`), shared with `watchfire test-rules`.
-//! - [`duration`]: Prometheus duration strings.
+//! - [`duration`]: Prometheus duration strings (re-exported from `watchfire_promql`).
 //! - [`script`]: parsing promqltest scripts into commands.
 //! - [`compare`]: upstream's result/annotation/error comparison rules.
 //! - [`runner`]: executing scripts against the Watchfire engine, with skip
@@ -12,7 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod compare;
-pub mod duration;
+pub use watchfire_promql::duration;
 pub mod floor;
 pub mod notation;
 pub mod runner;

@@ -93,13 +93,20 @@ pub enum RuleKind {
     },
 }
 
-impl Rule {
-    /// The rule's name: the `record` metric name or the `alert` name.
+impl RuleKind {
+    /// The `record` metric name or the `alert` name.
     pub fn name(&self) -> &str {
-        match &self.kind {
+        match self {
             RuleKind::Recording { record } => record,
             RuleKind::Alerting { alert, .. } => alert,
         }
+    }
+}
+
+impl Rule {
+    /// The rule's name: the `record` metric name or the `alert` name.
+    pub fn name(&self) -> &str {
+        self.kind.name()
     }
 
     /// True for alerting rules.

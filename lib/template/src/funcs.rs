@@ -183,7 +183,7 @@ fn js_escape(s: &str) -> String {
 }
 
 /// Go's `url.QueryEscape`.
-pub(crate) fn query_escape(s: &str) -> String {
+pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
@@ -435,7 +435,14 @@ mod tests {
             js_escape("a'b\"<=>\n"),
             "a\\'b\\\"\\u003C\\u003D\\u003E\\u000A"
         );
-        assert_eq!(query_escape("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+        for (input, expect) in [
+            ("a b&c=d/é", "a+b%26c%3Dd%2F%C3%A9"),
+            ("up == 0", "up+%3D%3D+0"),
+            ("a{b=\"c\"}", "a%7Bb%3D%22c%22%7D"),
+            ("x_y.z~-", "x_y.z~-"),
+        ] {
+            assert_eq!(query_escape(input), expect, "{input}");
+        }
     }
 
     #[test]

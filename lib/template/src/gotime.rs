@@ -5,6 +5,7 @@
 
 use crate::funcs::{Param, Sig};
 use crate::value::{Time, Value};
+use watchfire_promql::civil::{civil_from_days, day_of_year, weekday};
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -46,19 +47,7 @@ struct Civil {
 fn civil(t: &Time) -> Civil {
     let days = t.secs.div_euclid(86_400);
     let rem = t.secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let cum = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-    let yday = cum[(month - 1) as usize] + day + u32::from(leap && month > 2);
+    let (year, month, day) = civil_from_days(days);
     Civil {
         year,
         month,
@@ -67,8 +56,8 @@ fn civil(t: &Time) -> Civil {
         min: (rem % 3600 / 60) as u32,
         sec: (rem % 60) as u32,
         nanos: t.nanos,
-        weekday: (days + 4).rem_euclid(7) as usize,
-        yday,
+        weekday: weekday(days) as usize,
+        yday: day_of_year(year, month, day),
     }
 }
 
@@ -170,106 +159,11 @@ pub(crate) fn format_time(t: &Time, layout: &str) -> String {
 }
 
 /// Go's `Duration.String()`: `1h2m3.5s`, `1.5ms`, `0s`.
-pub(crate) fn duration_string(d: i64) -> String {
-    if d == 0 {
-        return "0s".into();
-    }
-    let neg = d < 0;
-    let u = d.unsigned_abs();
-    let frac = |v: u64, prec: u32| -> (u64, String) {
-        let p = 10u64.pow(prec);
-        let f = v % p;
-        let mut s = String::new();
-        if f != 0 {
-            s = format!(".{:0width$}", f, width = prec as usize);
-            while s.ends_with('0') {
-                s.pop();
-            }
-        }
-        (v / p, s)
-    };
-    let body = if u < 1_000_000_000 {
-        let (prec, unit) = match u {
-            0..1_000 => (0, "ns"),
-            1_000..1_000_000 => (3, "µs"),
-            _ => (6, "ms"),
-        };
-        let (int, f) = frac(u, prec);
-        format!("{int}{f}{unit}")
-    } else {
-        let (secs, f) = frac(u, 9);
-        let (s, m, h) = (secs % 60, secs / 60 % 60, secs / 3600);
-        if h > 0 {
-            format!("{h}h{m}m{s}{f}s")
-        } else if m > 0 {
-            format!("{m}m{s}{f}s")
-        } else {
-            format!("{s}{f}s")
-        }
-    };
-    if neg {
-        format!("-{body}")
-    } else {
-        body
-    }
-}
+pub(crate) use watchfire_promql::duration::go_duration_string as duration_string;
 
 /// Prometheus `model.ParseDuration`; returns nanoseconds.
 pub(crate) fn parse_prom_duration(s: &str) -> Result<i64, String> {
-    match s {
-        "0" => return Ok(0),
-        "" => return Err("empty duration string".into()),
-        _ => {}
-    }
-    let invalid = || format!("not a valid duration string: {}", crate::gofmt::quote(s));
-    const MS: u64 = 1_000_000;
-    let units: [(&str, u64); 7] = [
-        ("y", 365 * 24 * 3600 * 1000 * MS),
-        ("w", 7 * 24 * 3600 * 1000 * MS),
-        ("d", 24 * 3600 * 1000 * MS),
-        ("h", 3600 * 1000 * MS),
-        ("m", 60 * 1000 * MS),
-        ("s", 1000 * MS),
-        ("ms", MS),
-    ];
-    let mut rest = s;
-    let mut total: u64 = 0;
-    let mut last_pos = 0usize;
-    while !rest.is_empty() {
-        let nd = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if nd == 0 {
-            return Err(invalid());
-        }
-        let v: u64 = rest[..nd].parse().map_err(|_| invalid())?;
-        rest = &rest[nd..];
-        let nu = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
-        if nu == 0 {
-            return Err(invalid());
-        }
-        let unit = &rest[..nu];
-        rest = &rest[nu..];
-        let Some(idx) = units.iter().position(|(u, _)| *u == unit) else {
-            return Err(format!(
-                "unknown unit {} in duration {}",
-                crate::gofmt::quote(unit),
-                crate::gofmt::quote(s)
-            ));
-        };
-        let pos = idx + 1;
-        if pos <= last_pos {
-            return Err(invalid());
-        }
-        last_pos = pos;
-        let mult = units[idx].1;
-        if v > (1u64 << 63) / mult {
-            return Err("duration out of range".into());
-        }
-        total = total.saturating_add(v * mult);
-        if total > i64::MAX as u64 {
-            return Err("duration out of range".into());
-        }
-    }
-    Ok(total as i64)
+    watchfire_promql::duration::parse_duration_ns(s).map_err(|e| e.to_string())
 }
 
 /// Signature of a method on a time or duration value, if it exists.

@@ -43,6 +43,7 @@ mod value;
 use std::collections::BTreeMap;
 
 pub use error::{QueryError, TemplateError};
+pub use funcs::query_escape;
 pub use prom::{humanize, humanize1024, humanize_duration};
 pub use value::{QuerySample, StructValue, Time, Value};
 

@@ -7,8 +7,8 @@
 use regex::Regex;
 
 use crate::exec::Env;
-use crate::gofmt::format_float;
 use crate::value::{QuerySample, Time, Value};
+use watchfire_promql::gofmt::format_float;
 
 fn g4(v: f64) -> String {
     format_float(v, 'g', Some(4))

@@ -22,10 +22,9 @@ pub mod console;
 pub mod fanout;
 mod metrics;
 pub mod queue;
-mod rfc3339;
 
 pub use metrics::NotifyMetrics;
-pub use rfc3339::format_rfc3339_millis;
+pub use watchfire_promql::civil::format_rfc3339_millis;
 
 /// An alert as the Alertmanager v2 API carries it (`postableAlert`).
 /// Times are milliseconds since the Unix epoch.

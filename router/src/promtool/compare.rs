@@ -4,13 +4,14 @@
 
 use watchfire_promql::ast::{AtModifier, Expr};
 use watchfire_promql::eval::{Engine, Value};
+use watchfire_promql::gofmt::format_float;
 use watchfire_promql::storage::FloatHistogram;
 use watchfire_promql::Labels;
 use watchfire_promqltest::notation::histogram::{compact, render};
 use watchfire_promqltest::SeriesValue;
 
 use super::file::PromqlTestCase;
-use super::format::{go_float_e, labels_string};
+use super::format::labels_string;
 use super::storage::TestStorage;
 use super::TestOptions;
 
@@ -27,7 +28,11 @@ impl Point {
     fn render(&self) -> String {
         match &self.hist {
             Some((h, _)) => format!("{} {}", labels_string(&self.labels), render(h)),
-            None => format!("{} {}", labels_string(&self.labels), go_float_e(self.value)),
+            None => format!(
+                "{} {}",
+                labels_string(&self.labels),
+                format_float(self.value, 'E', None)
+            ),
         }
     }
 }

@@ -113,79 +113,7 @@ pub fn start_timestamp(v: Option<&str>) -> Result<i64, PromtoolError> {
     parse_rfc3339(s).ok_or_else(bad)
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into milliseconds.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        let frac = s.get(start..i)?;
-        if frac.is_empty() {
-            return None;
-        }
-        let padded = format!("{:0<3}", &frac[..frac.len().min(3)]);
-        millis = padded.parse().ok()?;
-    }
-    let offset_min = match s.get(i..)? {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6
-            && matches!(tz.as_bytes()[0], b'+' | b'-')
-            && tz.as_bytes()[3] == b':' =>
-        {
-            let m = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-            if tz.starts_with('-') {
-                -m
-            } else {
-                m
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    Some(((days * 86_400 + h * 3600 + mi * 60 + se - offset_min * 60) * 1000) + millis)
-}
-
-/// Howard Hinnant's civil-to-days conversion.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use watchfire_promql::civil::parse_rfc3339;
 
 /// Resolves `rule_files` against the test file's directory and expands
 /// globs. Patterns matching nothing produce a warning (as promtool does).
@@ -218,20 +146,6 @@ pub fn resolve_rule_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339() {
-        let cases = [
-            ("2024-01-01T00:00:00Z", Some(1_704_067_200_000)),
-            ("2021-01-01T00:00:00.5Z", Some(1_609_459_200_500)),
-            ("2021-01-01T02:00:00+02:00", Some(1_609_459_200_000)),
-            ("2021-13-01T00:00:00Z", None),
-            ("yesterday", None),
-        ];
-        for (s, want) in cases {
-            assert_eq!(parse_rfc3339(s), want, "{s}");
-        }
-    }
 
     #[test]
     fn start_timestamps() {

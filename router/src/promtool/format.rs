@@ -1,72 +1,8 @@
-//! Go-compatible renderings used in promtool's failure messages: Go's
-//! `time.Duration.String()`, `strconv.FormatFloat(v, 'E', -1, 64)`, label
-//! sets and the indented alert lists. Pure.
+//! Go-compatible renderings used in promtool's failure messages: label
+//! sets and the indented alert lists (durations and floats come from
+//! `watchfire_promql::duration` and `watchfire_promql::gofmt`). Pure.
 
 use std::collections::BTreeMap;
-
-/// Go's `time.Duration.String()` for milliseconds: `0s`, `1m0s`, `1h0m0s`,
-/// `2m59.999s`, `500ms`.
-pub fn go_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let neg = ms < 0;
-    let abs = ms.unsigned_abs();
-    let mut s = String::new();
-    if neg {
-        s.push('-');
-    }
-    if abs < 1000 {
-        s.push_str(&format!("{abs}ms"));
-        return s;
-    }
-    let (h, rem) = (abs / 3_600_000, abs % 3_600_000);
-    let (m, rem) = (rem / 60_000, rem % 60_000);
-    let (sec, milli) = (rem / 1000, rem % 1000);
-    if h > 0 {
-        s.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        s.push_str(&format!("{m}m"));
-    }
-    s.push_str(&sec.to_string());
-    if milli > 0 {
-        let frac = format!("{milli:03}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('s');
-    s
-}
-
-/// Go's `strconv.FormatFloat(v, 'E', -1, 64)`: `1E+00`, `1.7040672E+09`,
-/// `-5E-01`, `NaN`, `+Inf`.
-pub fn go_float_e(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let s = format!("{v:E}");
-    let Some((mant, exp)) = s.split_once('E') else {
-        return s;
-    };
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    let digits = if digits.len() < 2 {
-        format!("0{digits}")
-    } else {
-        digits.to_string()
-    };
-    format!("{mant}E{sign}{digits}")
-}
 
 /// A map rendered like Go's `labels.Labels.String()`: `{a="b", c="d"}`.
 pub fn map_string(m: &BTreeMap<String, String>) -> String {
@@ -131,40 +67,6 @@ pub fn alerts_string(la: &[LabelsAndAnnotations]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        let cases = [
-            (0, "0s"),
-            (500, "500ms"),
-            (1000, "1s"),
-            (60_000, "1m0s"),
-            (179_999, "2m59.999s"),
-            (3_600_000, "1h0m0s"),
-            (86_400_000, "24h0m0s"),
-            (-1500, "-1.5s"),
-        ];
-        for (ms, want) in cases {
-            assert_eq!(go_duration(ms), want, "{ms}");
-        }
-    }
-
-    #[test]
-    fn floats() {
-        let cases = [
-            (1.0, "1E+00"),
-            (0.0, "0E+00"),
-            (1_704_067_200.0, "1.7040672E+09"),
-            (-0.5, "-5E-01"),
-            (2.9999999999999996, "2.9999999999999996E+00"),
-            (1e-300, "1E-300"),
-            (f64::NAN, "NaN"),
-            (f64::NEG_INFINITY, "-Inf"),
-        ];
-        for (v, want) in cases {
-            assert_eq!(go_float_e(v), want, "{v}");
-        }
-    }
 
     #[test]
     fn alert_lists() {

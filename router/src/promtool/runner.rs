@@ -204,7 +204,9 @@ fn run_group_inner(tg: &TestGroup, ctx: &FileCtx<'_>) -> Result<Vec<String>, Str
                     eval_errs.push(format!(
                         "    rule: {}, time: {}, err: {e}",
                         r.name,
-                        super::format::go_duration(ts)
+                        watchfire_promql::duration::go_duration_string(
+                            ts.saturating_mul(1_000_000)
+                        )
                     ));
                 }
             }

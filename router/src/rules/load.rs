@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use watchfire_rulefmt::{RuleFile, RuleKind};
+use watchfire_rulefmt::RuleFile;
 
-use super::{GroupSpec, RuleSpec, RuleSpecKind};
+use super::{GroupSpec, RuleSpec};
 
 /// The groups of one parsed file. `default_interval_ms` and
 /// `default_query_offset_ms` apply where a group sets none.
@@ -33,22 +33,7 @@ pub fn group_specs(
                     let mut labels = g.labels.clone();
                     labels.extend(r.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
                     RuleSpec {
-                        kind: match &r.kind {
-                            RuleKind::Recording { record } => RuleSpecKind::Recording {
-                                record: record.clone(),
-                            },
-                            RuleKind::Alerting {
-                                alert,
-                                for_ms,
-                                keep_firing_for_ms,
-                                annotations,
-                            } => RuleSpecKind::Alerting {
-                                alert: alert.clone(),
-                                for_ms: *for_ms,
-                                keep_firing_for_ms: *keep_firing_for_ms,
-                                annotations: annotations.clone(),
-                            },
-                        },
+                        kind: r.kind.clone(),
                         expr: Arc::new(r.expr.clone()),
                         expr_text: r.expr_text.clone(),
                         labels,

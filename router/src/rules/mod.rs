@@ -211,27 +211,14 @@ pub struct RuleSpec {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Recording or alerting, with the kind-specific fields.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RuleSpecKind {
-    Recording {
-        record: String,
-    },
-    Alerting {
-        alert: String,
-        for_ms: i64,
-        keep_firing_for_ms: i64,
-        annotations: BTreeMap<String, String>,
-    },
-}
+/// Recording or alerting, with the kind-specific fields: the rule file
+/// type itself.
+pub use watchfire_rulefmt::RuleKind as RuleSpecKind;
 
 impl RuleSpec {
     /// The `record` metric name or the `alert` name.
     pub fn name(&self) -> &str {
-        match &self.kind {
-            RuleSpecKind::Recording { record } => record,
-            RuleSpecKind::Alerting { alert, .. } => alert,
-        }
+        self.kind.name()
     }
 
     /// Identity across reloads (upstream's `nameAndLabels`): name plus the

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use super::alerting::{AlertState, RuleAlert};
 use super::labels_to_map;
 use crate::notify::Alert;
+use watchfire_template::query_escape;
 
 /// Whether `a` should be sent at `ts`.
 pub fn needs_sending(a: &RuleAlert, ts: i64, resend_delay_ms: i64) -> bool {
@@ -63,30 +64,24 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
     )
 }
 
-/// Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn escapes_like_go() {
-        let check = |input: &str, expect: &str| assert_eq!(query_escape(input), expect, "{input}");
-        check("up == 0", "up+%3D%3D+0");
-        check("a{b=\"c\"}", "a%7Bb%3D%22c%22%7D");
-        check("x_y.z~-", "x_y.z~-");
+    fn generator_urls_escape_like_go() {
+        let check = |url: &str, expr: &str, expect: &str| {
+            assert_eq!(generator_url(url, expr), expect, "{url} {expr}");
+        };
+        check(
+            "http://x/",
+            "up == 0",
+            "http://x/graph?g0.expr=up+%3D%3D+0&g0.tab=1",
+        );
+        check(
+            "http://x",
+            "x_y.z~-",
+            "http://x/graph?g0.expr=x_y.z~-&g0.tab=1",
+        );
     }
 }

@@ -7,8 +7,9 @@ use std::hash::{Hash, Hasher};
 use super::annotations as anno;
 use super::engine::{exec_err, expr_type, unwrap_parens, Evaluator, Result};
 use super::functions::quantile;
-use super::types::{go_fmt_f, FxHashMap, FxHasher, Grouper, Matrix, Sample, Series};
+use super::types::{FxHashMap, FxHasher, Grouper, Matrix, Sample, Series};
 use crate::ast::{AggOp, Expr, Grouping, Span, ValueType};
+use crate::gofmt::format_float;
 use crate::labels::{Labels, METRIC_NAME};
 
 /// Kahan-Babuska summation step, as Prometheus' `kahansum.Inc`.
@@ -184,13 +185,13 @@ impl Evaluator<'_> {
                     if p.min <= -9.223_372_036_854_776e18 {
                         return Err(exec_err(format!(
                             "Scalar value {} underflows int64",
-                            super::types::go_fmt_g(p.min)
+                            format_float(p.min, 'g', None)
                         )));
                     }
                     if p.max >= 9.223_372_036_854_775e18 {
                         return Err(exec_err(format!(
                             "Scalar value {} overflows int64",
-                            super::types::go_fmt_g(p.max)
+                            format_float(p.max, 'g', None)
                         )));
                     }
                 }
@@ -552,8 +553,12 @@ fn count_values(v: &[Sample], names: &[String], without: bool, label: &str) -> V
     let mut out: Vec<Sample> = Vec::new();
     for s in v {
         let val = match &s.h {
-            None => go_fmt_f(s.f),
-            Some(h) => format!("{{count:{}, sum:{}}}", go_fmt_f(h.count), go_fmt_f(h.sum)),
+            None => format_float(s.f, 'f', None),
+            Some(h) => format!(
+                "{{count:{}, sum:{}}}",
+                format_float(h.count, 'f', None),
+                format_float(h.sum, 'f', None)
+            ),
         };
         let mut b = s.labels.builder();
         b.set(label, &val);

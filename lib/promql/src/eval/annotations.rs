@@ -1,9 +1,9 @@
 //! Warning and info annotations, with Prometheus' exact message texts
 //! (`util/annotations/annotations.go`), and a deduplicating collector.
 
-use super::types::go_fmt_g;
 use super::{Annotation, AnnotationKind};
 use crate::ast::Span;
+use crate::gofmt::format_float;
 
 /// Collects annotations, dropping exact duplicates (Prometheus keys them by
 /// their rendered text).
@@ -54,7 +54,7 @@ pub(crate) fn invalid_quantile(q: f64, span: Span) -> Annotation {
     warn(
         format!(
             "quantile value should be between 0 and 1, got {}",
-            go_fmt_g(q)
+            format_float(q, 'g', None)
         ),
         span,
     )
@@ -64,8 +64,8 @@ pub(crate) fn invalid_ratio(q: f64, to: f64, span: Span) -> Annotation {
     warn(
         format!(
             "ratio value should be between -1 and 1, got {}, capping to {}",
-            go_fmt_g(q),
-            go_fmt_g(to)
+            format_float(q, 'g', None),
+            format_float(to, 'g', None)
         ),
         span,
     )

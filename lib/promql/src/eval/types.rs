@@ -167,63 +167,6 @@ pub(crate) fn labels_string(l: &Labels) -> String {
     s
 }
 
-/// Formats a float like Go's `%g` verb: shortest representation, exponent
-/// form when the decimal exponent is < -4 or >= 6.
-pub(crate) fn go_fmt_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    let exp = v.abs().log10().floor() as i32;
-    if !(-4..6).contains(&exp) {
-        let s = format!("{v:e}");
-        // Rust: 1e21, 1.5e-7 ; Go: 1e+21, 1.5e-07
-        if let Some((m, e)) = s.split_once('e') {
-            let (sign, digits) = match e.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', e),
-            };
-            let digits = if digits.len() < 2 {
-                format!("0{digits}")
-            } else {
-                digits.to_string()
-            };
-            return format!("{m}e{sign}{digits}");
-        }
-        s
-    } else {
-        format!("{v}")
-    }
-}
-
-/// Formats a float like Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
-pub(crate) fn go_fmt_f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
-}
-
 /// Assigns group ordinals to label sets restricted by a filter, hashing
 /// the kept labels in place and only building the restricted label set
 /// once per new group.
@@ -262,22 +205,6 @@ impl Grouper {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_float_formatting() {
-        let cases = [
-            (f64::NAN, "NaN"),
-            (1.5, "1.5"),
-            (-0.5, "-0.5"),
-            (123456.0, "123456"),
-            (1234567.0, "1.234567e+06"),
-            (0.00001, "1e-05"),
-            (f64::INFINITY, "+Inf"),
-        ];
-        for (v, want) in cases {
-            assert_eq!(go_fmt_g(v), want, "{v}");
-        }
-    }
 
     #[test]
     fn grouper_separates_and_reuses_groups() {

@@ -13,13 +13,11 @@
 //! error rules.
 
 use super::lexer::{lex, quote_str, Kw, Tok, Token};
-use super::literals::{
-    duration_seconds, parse_number, seconds_to_ns, unquote, MAX_DURATION_SECS,
-};
+use super::literals::{duration_seconds, parse_number, seconds_to_ns, unquote, MAX_DURATION_SECS};
 use super::{ParseError, ParseOptions, MAX_DEPTH};
 use crate::ast::{BinOp, Cardinality, Expr, Span, VectorMatching, VectorSelector};
-use crate::labels::{MatchOp, Matcher, METRIC_NAME};
 use crate::duration::parse_duration_ns;
+use crate::labels::{MatchOp, Matcher, METRIC_NAME};
 
 /// A syntax error has been recorded; unwind.
 pub(crate) type PResult<T> = Result<T, ()>;

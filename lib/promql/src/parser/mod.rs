@@ -22,8 +22,8 @@ pub(crate) mod quote;
 
 use crate::ast::{Expr, Span};
 
-pub use check::expr_type;
 pub use crate::duration::parse_duration;
+pub use check::expr_type;
 pub use literals::unquote;
 
 /// The deepest expression nesting accepted (parentheses, operator chains,

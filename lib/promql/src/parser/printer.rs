@@ -14,13 +14,7 @@ pub use crate::duration::format_duration;
 /// number literals: the shortest exact decimal, never an exponent; `+Inf`,
 /// `-Inf`, `NaN`.
 pub fn format_number(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    format!("{v}")
+    crate::gofmt::format_float(v, 'f', None)
 }
 
 /// A label name, quoted when it is not a legacy (`[a-zA-Z_][a-zA-Z0-9_]*`)

@@ -20,7 +20,10 @@ fn lookback_spans() {
         ("rate(x[5m] offset 10m)", 900_000),
         ("sum by (job) (rate(x[1h])) / sum(rate(y[5m]))", 3_600_000),
         ("max_over_time(rate(x[5m])[1h:1m])", 3_600_000 + 300_000),
-        ("max_over_time(rate(x[5m])[1h:1m] offset 1h)", 7_200_000 + 300_000),
+        (
+            "max_over_time(rate(x[5m])[1h:1m] offset 1h)",
+            7_200_000 + 300_000,
+        ),
         ("rate(x[5m] @ 100)", 0),
         ("topk(3, rate(x[10m]))", 600_000),
         ("-(up)", LOOKBACK),

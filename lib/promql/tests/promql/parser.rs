@@ -13,21 +13,6 @@ const CONFORMANCE: &str = concat!(
     "/../../../shared/conformance/promql"
 );
 
-const IN_SCOPE: &[&str] = &[
-    "aggregators",
-    "at_modifier",
-    "collision",
-    "functions",
-    "histograms",
-    "literals",
-    "operators",
-    "range_queries",
-    "selectors",
-    "staleness",
-    "subquery",
-    "trig_functions",
-];
-
 /// Runs one table case: `want` is either the canonical printed form
 /// (`Ok`) or the full Prometheus error text (`Err`, `line:col: parse
 /// error: ...`).
@@ -73,7 +58,7 @@ struct EvalQuery {
 
 fn eval_queries() -> Vec<EvalQuery> {
     let mut out = Vec::new();
-    for name in IN_SCOPE {
+    for name in watchfire_promql::IN_SCOPE_TEST_FILES {
         let path = format!("{CONFORMANCE}/{name}.test");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let lines: Vec<&str> = text.lines().collect();

@@ -12,10 +12,10 @@
 //! kept as [`Command::Invalid`] so a runner can count it as a failure and
 //! carry on with the rest of the file.
 
-use crate::duration::parse_duration;
 use crate::notation::{parse_series_line, SeriesValue};
 use regex::Regex;
 use std::sync::LazyLock;
+use watchfire_promql::duration::parse_duration;
 use watchfire_promql::labels::Labels;
 
 /// A problem in a script, with its 1-based line number.

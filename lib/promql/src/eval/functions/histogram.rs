@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crate::ast::Span;
 use crate::eval::annotations as anno;
 use crate::eval::engine::Evaluator;
-use crate::eval::types::{go_fmt_g, FxHashMap, Sample};
+use crate::eval::types::{FxHashMap, Sample};
+use crate::gofmt::format_float;
 use crate::labels::Labels;
 use crate::storage::FloatHistogram;
 
@@ -287,7 +288,7 @@ pub(crate) fn format_openmetrics_float(f: f64) -> String {
     if f.is_finite() && f == f.trunc() && f.abs() < 1e15 {
         return format!("{f:.1}");
     }
-    go_fmt_g(f)
+    format_float(f, 'g', None)
 }
 
 /// The quantile of a native histogram (custom or exponential buckets),

@@ -1,37 +1,7 @@
-//! Calendar arithmetic for the date functions (`hour`, `day_of_week`,
-//! `days_in_month`, ...), all in UTC.
+//! The date functions (`hour`, `day_of_week`, `days_in_month`, ...), all
+//! in UTC, on top of [`crate::civil`].
 
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01.
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            if is_leap(y) {
-                29
-            } else {
-                28
-            }
-        }
-    }
-}
+use crate::civil::{civil_from_days, day_of_year, days_in_month, weekday};
 
 /// Evaluates date function `name` for Unix time `secs`.
 pub(crate) fn date_value(name: &str, secs: i64) -> f64 {
@@ -41,15 +11,9 @@ pub(crate) fn date_value(name: &str, secs: i64) -> f64 {
     match name {
         "minute" => ((sod / 60) % 60) as f64,
         "hour" => (sod / 3600) as f64,
-        "day_of_week" => (days + 4).rem_euclid(7) as f64,
+        "day_of_week" => weekday(days) as f64,
         "day_of_month" => d as f64,
-        "day_of_year" => {
-            let mut n = d;
-            for mm in 1..m {
-                n += days_in_month(y, mm);
-            }
-            n as f64
-        }
+        "day_of_year" => day_of_year(y, m, d) as f64,
         "days_in_month" => days_in_month(y, m) as f64,
         "month" => m as f64,
         "year" => y as f64,
