@@ -13,4 +13,5 @@
 pub mod host;
 pub mod pipeline;
 pub mod scrape;
+pub mod server;
 pub mod ship;

@@ -334,9 +334,7 @@ fn duration(file: &str, s: &Spanned<String>, what: &str) -> Result<Duration, Con
 /// Parses `10MiB`, `512KB` (base 2, like Prometheus), or plain bytes.
 pub fn parse_bytes(s: &str) -> Option<u64> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().ok()?;
     let mult: u64 = match unit {
@@ -375,7 +373,11 @@ pub fn validate(
     for r in raw {
         let job = r.job_name.value.clone();
         if job.is_empty() {
-            return Err(ConfigError::at(file, pos_of(&r.job_name), "job_name is empty"));
+            return Err(ConfigError::at(
+                file,
+                pos_of(&r.job_name),
+                "job_name is empty",
+            ));
         }
         if out.iter().any(|c| c.job_name == job) {
             return Err(ConfigError::at(
@@ -430,7 +432,11 @@ fn validate_job(
     let metrics_path = r.metrics_path.clone().unwrap_or_else(|| "/metrics".into());
     let body_size_limit = match &r.body_size_limit {
         Some(s) => parse_bytes(&s.value).ok_or_else(|| {
-            ConfigError::at(file, pos_of(s), format!("invalid body_size_limit {:?}", s.value))
+            ConfigError::at(
+                file,
+                pos_of(s),
+                format!("invalid body_size_limit {:?}", s.value),
+            )
         })?,
         None => DEFAULT_BODY_SIZE_LIMIT,
     };
@@ -451,7 +457,10 @@ fn validate_job(
                 return Err(ConfigError::at(
                     file,
                     pos_of(p),
-                    format!("file_sd path {:?} must end in .json, .yml or .yaml", p.value),
+                    format!(
+                        "file_sd path {:?} must end in .json, .yml or .yaml",
+                        p.value
+                    ),
                 ));
             }
             files.push((PathBuf::from(&p.value), pos_of(p)));
@@ -489,7 +498,11 @@ fn static_group(sc: &RawStaticConfig, file: &str, i: usize) -> Result<TargetGrou
     for name in sc.labels.keys() {
         if !is_valid_label_name(name) {
             let pos = sc.targets.first().map(pos_of).unwrap_or_default();
-            return Err(ConfigError::at(file, pos, format!("invalid label name {name:?}")));
+            return Err(ConfigError::at(
+                file,
+                pos,
+                format!("invalid label name {name:?}"),
+            ));
         }
     }
     let mut targets = Vec::new();
@@ -515,16 +528,27 @@ fn kube_config(k: &RawKubernetesSdConfig, file: &str) -> Result<KubernetesSdConf
         return Err(ConfigError::at(
             file,
             pos_of(&k.role),
-            format!("unsupported role {:?}: the agent discovers pods on its own node only (role: pod)", k.role.value),
+            format!(
+                "unsupported role {:?}: the agent discovers pods on its own node only (role: pod)",
+                k.role.value
+            ),
         ));
     }
     let api_server = match &k.api_server {
         Some(s) => {
             let u = url::Url::parse(&s.value).map_err(|e| {
-                ConfigError::at(file, pos_of(s), format!("invalid api_server {:?}: {e}", s.value))
+                ConfigError::at(
+                    file,
+                    pos_of(s),
+                    format!("invalid api_server {:?}: {e}", s.value),
+                )
             })?;
             if u.scheme() != "http" && u.scheme() != "https" {
-                return Err(ConfigError::at(file, pos_of(s), "api_server must be http or https"));
+                return Err(ConfigError::at(
+                    file,
+                    pos_of(s),
+                    "api_server must be http or https",
+                ));
             }
             Some(u)
         }

@@ -72,7 +72,9 @@ impl Metrics {
                     "watchfire_agent_scrape_duration_seconds",
                     "Time to fetch one target.",
                 )
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
                 &["job"],
             )?,
             scrapes: IntCounterVec::new(
@@ -227,7 +229,13 @@ impl ScrapeManager {
                 metrics: self.metrics.clone(),
                 active: active.clone(),
             };
-            tasks.push(tokio::spawn(run_job(ctx, rx, n, provider_tasks, stop_rx.clone())));
+            tasks.push(tokio::spawn(run_job(
+                ctx,
+                rx,
+                n,
+                provider_tasks,
+                stop_rx.clone(),
+            )));
         }
         ScrapeHandle {
             stop: stop_tx,

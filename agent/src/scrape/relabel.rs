@@ -66,12 +66,17 @@ pub enum RelabelError {
     #[error("relabel action {0} requires 'target_label' value")]
     MissingTarget(&'static str),
     #[error("{target:?} is invalid 'target_label' for {action} action")]
-    InvalidTarget { target: String, action: &'static str },
+    InvalidTarget {
+        target: String,
+        action: &'static str,
+    },
     #[error("relabel action hashmod requires non-zero 'modulus'")]
     ZeroModulus,
     #[error("{action} action requires only 'regex', and no other fields")]
     OnlyRegex { action: &'static str },
-    #[error("{action} action requires only 'source_labels' and 'target_label', and no other fields")]
+    #[error(
+        "{action} action requires only 'source_labels' and 'target_label', and no other fields"
+    )]
     OnlySourceAndTarget { action: &'static str },
 }
 
@@ -210,10 +215,7 @@ impl RelabelConfig {
             regex_src,
             modulus: spec.modulus.unwrap_or(0),
             target_label: target.to_string(),
-            replacement: spec
-                .replacement
-                .unwrap_or(DEFAULT_REPLACEMENT)
-                .to_string(),
+            replacement: spec.replacement.unwrap_or(DEFAULT_REPLACEMENT).to_string(),
             action,
         })
     }

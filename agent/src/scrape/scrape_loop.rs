@@ -241,8 +241,12 @@ impl TargetScraper {
         let mut points = Vec::new();
         let mut scraped_count = 0usize;
         let outcome = fetched.and_then(|f| {
-            let samples = exposition::parse(&f.body, f.content_type.as_deref(), self.opts.label_value_length_limit)
-                .map_err(|e| failure(FailReason::Parse, e.to_string()))?;
+            let samples = exposition::parse(
+                &f.body,
+                f.content_type.as_deref(),
+                self.opts.label_value_length_limit,
+            )
+            .map_err(|e| failure(FailReason::Parse, e.to_string()))?;
             scraped_count = samples.len();
             self.build(samples, t)
         });
@@ -322,7 +326,11 @@ impl TargetScraper {
                 if let Some(l) = s.labels.iter().find(|l| l.value.len() > max) {
                     return Err(failure(
                         FailReason::LabelValueTooLong,
-                        format!("label {} of {} longer than {max} bytes", l.name, s.labels.metric_name()),
+                        format!(
+                            "label {} of {} longer than {max} bytes",
+                            l.name,
+                            s.labels.metric_name()
+                        ),
                     ));
                 }
             }
@@ -332,7 +340,8 @@ impl TargetScraper {
         let mut seen: HashSet<Labels> = HashSet::with_capacity(samples.len());
         let mut current: HashSet<Labels> = HashSet::with_capacity(samples.len());
         for s in samples {
-            let labels = apply_target_labels(&s.labels, &self.series_labels, self.opts.honor_labels);
+            let labels =
+                apply_target_labels(&s.labels, &self.series_labels, self.opts.honor_labels);
             let Some(labels) = relabel::process(&labels, &self.opts.metric_relabel) else {
                 continue;
             };
@@ -357,7 +366,10 @@ impl TargetScraper {
         if self.opts.sample_limit > 0 && post > self.opts.sample_limit {
             return Err(failure(
                 FailReason::SampleLimit,
-                format!("{post} samples exceed sample_limit {}", self.opts.sample_limit),
+                format!(
+                    "{post} samples exceed sample_limit {}",
+                    self.opts.sample_limit
+                ),
             ));
         }
         Ok((points, current, post))
@@ -400,7 +412,9 @@ pub fn now_ms() -> i64 {
 /// stable phase within the interval (spreading targets evenly, as
 /// Prometheus does). Pure: `now_ms` is wall-clock time.
 pub fn first_delay(labels: &Labels, interval: Duration, now_ms: i64) -> Duration {
-    let iv = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
+    let iv = u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     let mut h = std::collections::hash_map::DefaultHasher::new();
     labels.hash(&mut h);
     let offset = h.finish() % iv;

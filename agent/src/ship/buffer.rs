@@ -51,7 +51,7 @@ const HEADER: usize = 12;
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {
     #[error("remote_write buffer: {0}")]
-    Redb(#[from] redb::Error),
+    Redb(Box<redb::Error>),
     #[error("remote_write buffer: cannot create {path}: {source}")]
     Dir {
         path: String,
@@ -60,7 +60,7 @@ pub enum BufferError {
 }
 
 fn r<E: Into<redb::Error>>(e: E) -> BufferError {
-    BufferError::Redb(e.into())
+    BufferError::Redb(Box::new(e.into()))
 }
 
 /// One buffered batch read back.
@@ -260,15 +260,16 @@ impl Buffer {
             let mut meta = tx.open_table(META).map_err(r)?;
             let mut bytes = meta_get(&meta, "bytes")?;
             let mut samples = meta_get(&meta, "samples")?;
-            let mut seq = t
+            let seq = t
                 .last()
                 .map_err(r)?
                 .map(|(k, _)| k.value() + 1)
-                .unwrap_or(0);
-            seq = seq.max(*cursor);
-            for (rec, n) in &batch {
-                t.insert(seq, rec.as_slice()).map_err(r)?;
-                seq += 1;
+                .unwrap_or(0)
+                // Read-and-acknowledged records may have been the last
+                // keys: never reuse a number at or behind the cursor.
+                .max(*cursor);
+            for (i, (rec, n)) in batch.iter().enumerate() {
+                t.insert(seq + i as u64, rec.as_slice()).map_err(r)?;
                 bytes += rec.len() as u64;
                 samples += n;
             }

@@ -192,7 +192,7 @@ impl Dispatcher {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "remote_write: reading the buffer");
-                        tokio::time::sleep(backoff.next()).await;
+                        tokio::time::sleep(backoff.next_delay()).await;
                         continue;
                     }
                 }
@@ -224,7 +224,8 @@ impl Dispatcher {
                 _ = tick.tick() => {
                     ticks += 1;
                     self.housekeeping();
-                    if ticks % RESHARD_EVERY == 0 && want == shards {
+                    if ticks >= RESHARD_EVERY && want == shards {
+                        ticks = 0;
                         want = self.desired(shards, &run);
                         if want != shards {
                             tracing::info!(from = shards, to = want, "remote_write: resharding");
@@ -370,7 +371,7 @@ impl Shard {
                 Verdict::Retry { after, outcome } => {
                     m.requests.with_label_values(&[outcome]).inc();
                     m.samples_failed.inc_by(n);
-                    let wait = after.unwrap_or_else(|| backoff.next());
+                    let wait = after.unwrap_or_else(|| backoff.next_delay());
                     tokio::time::sleep(wait).await;
                 }
                 Verdict::Drop { status } => {

@@ -100,7 +100,7 @@ impl Backoff {
         d / 2 + d.mul_f64(unit.clamp(0.0, 1.0) / 2.0)
     }
 
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         self.next_with(fastrand::f64())
     }
 }
@@ -235,7 +235,7 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(30), Duration::from_secs(5));
         assert_eq!(b.next_with(0.999_999).as_millis(), 29);
         for _ in 0..100 {
-            let d = b.next();
+            let d = b.next_delay();
             assert!(
                 d >= Duration::from_millis(15) && d <= Duration::from_secs(5),
                 "{d:?}"

@@ -78,7 +78,10 @@ fn config_errors_name_their_place() {
     ];
     for (yaml, want) in cases {
         let err = parse_str(yaml, "c.yml").expect_err(yaml).to_string();
-        assert!(err.starts_with(want) || err.contains(want), "{yaml}\ngot:  {err}\nwant: {want}");
+        assert!(
+            err.starts_with(want) || err.contains(want),
+            "{yaml}\ngot:  {err}\nwant: {want}"
+        );
     }
 }
 

@@ -14,10 +14,17 @@ fn check(input: &[(&str, &str)], yaml: &str, expect: Option<&[(&str, &str)]>) {
     assert_eq!(got, expect.map(labels), "relabel {yaml} on {input:?}");
 }
 
+/// `(input labels, relabel YAML, expected labels or None when dropped)`.
+type Case<'a> = (
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    Option<&'a [(&'a str, &'a str)]>,
+);
+
 #[test]
 fn relabel_table() {
     let abc: &[(&str, &str)] = &[("a", "foo"), ("b", "bar"), ("c", "baz")];
-    let cases: Vec<(&[(&str, &str)], &str, Option<&[(&str, &str)]>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             abc,
             "- {source_labels: [a], regex: 'f(.*)', target_label: d, separator: ';', replacement: 'ch${1}-ch${1}', action: replace}",

@@ -7,6 +7,8 @@
 //! one-second scrape run on Tokio's virtual clock, so the outage test
 //! takes seconds. Sockets and the redb file are real.
 
+mod buffer;
+mod config;
 mod peers;
 mod receiver;
 
@@ -50,7 +52,11 @@ fn expect(points: &[Point], into: &mut HashMap<(String, i64), f64>) {
 }
 
 fn dropped(reg: &Registry, reason: &str) -> f64 {
-    metric(reg, "watchfire_agent_remote_write_samples_dropped_total", Some(("reason", reason)))
+    metric(
+        reg,
+        "watchfire_agent_remote_write_samples_dropped_total",
+        Some(("reason", reason)),
+    )
 }
 
 pub fn metric(reg: &Registry, name: &str, label: Option<(&str, &str)>) -> f64 {
@@ -59,9 +65,17 @@ pub fn metric(reg: &Registry, name: &str, label: Option<(&str, &str)>) -> f64 {
             continue;
         }
         for m in f.get_metric() {
-            let ok = label.is_none_or(|(k, v)| m.get_label().iter().any(|l| l.name() == k && l.value() == v));
+            let ok = label.is_none_or(|(k, v)| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == k && l.value() == v)
+            });
             if ok {
-                return if m.get_counter().is_some() { m.get_counter().value() } else { m.get_gauge().value() };
+                return if m.get_counter().is_some() {
+                    m.get_counter().value()
+                } else {
+                    m.get_gauge().value()
+                };
             }
         }
     }
@@ -100,7 +114,10 @@ async fn retry_table() {
         assert_eq!(got, want, "first reply {first:?}");
         if reqs.len() > 1 {
             let gap = reqs[1].0 - reqs[0].0;
-            assert!(gap >= min_gap && gap <= max_gap, "{first:?}: gap {gap:?} not in {min_gap:?}..{max_gap:?}");
+            assert!(
+                gap >= min_gap && gap <= max_gap,
+                "{first:?}: gap {gap:?} not in {min_gap:?}..{max_gap:?}"
+            );
         }
         assert_eq!(rx.header_errors(), Vec::<String>::new());
     }
@@ -109,7 +126,12 @@ async fn retry_table() {
         let r = w.shutdown(Duration::from_secs(1)).await;
         r.remaining_samples
     }
-    let ok = |requests, stored| RetryOutcome { requests, stored, dropped_4xx: 0.0, buffered: 0 };
+    let ok = |requests, stored| RetryOutcome {
+        requests,
+        stored,
+        dropped_4xx: 0.0,
+        buffered: 0,
+    };
     let ms = Duration::from_millis;
     let s = Duration::from_secs;
     // 5xx: retried after the first backoff (30 ms nominal, jittered 15–30 ms).
@@ -118,13 +140,30 @@ async fn retry_table() {
     // A Retry-After on a 5xx is honoured too.
     check(Reply::Status(503, Some("7")), ok(2, 10), s(7), s(7) + ms(1)).await;
     // 429 with Retry-After (seconds) waits exactly that long.
-    check(Reply::Status(429, Some("30")), ok(2, 10), s(30), s(30) + ms(1)).await;
+    check(
+        Reply::Status(429, Some("30")),
+        ok(2, 10),
+        s(30),
+        s(30) + ms(1),
+    )
+    .await;
     // 429 without Retry-After falls back to the backoff.
     check(Reply::Status(429, None), ok(2, 10), ms(15), ms(31)).await;
     // A Retry-After beyond max_retry_after (5m) is capped.
-    check(Reply::Status(429, Some("100000")), ok(2, 10), s(300), s(300) + ms(1)).await;
+    check(
+        Reply::Status(429, Some("100000")),
+        ok(2, 10),
+        s(300),
+        s(300) + ms(1),
+    )
+    .await;
     // Other 4xx: dropped, counted, never retried.
-    let refused = |n| RetryOutcome { requests: 1, stored: 0, dropped_4xx: n, buffered: 0 };
+    let refused = |n| RetryOutcome {
+        requests: 1,
+        stored: 0,
+        dropped_4xx: n,
+        buffered: 0,
+    };
     check(Reply::Status(400, None), refused(10.0), s(0), s(0)).await;
     check(Reply::Status(400, Some("1")), refused(10.0), s(0), s(0)).await;
     check(Reply::Status(404, None), refused(10.0), s(0), s(0)).await;
@@ -147,7 +186,11 @@ async fn connection_refused_is_retried_until_the_receiver_listens() {
     w.append(pts);
     // Let the batch deadline pass and a few attempts fail.
     tokio::time::sleep(Duration::from_secs(20)).await;
-    let failed = metric(&reg, "watchfire_agent_remote_write_requests_total", Some(("outcome", "retry_network")));
+    let failed = metric(
+        &reg,
+        "watchfire_agent_remote_write_requests_total",
+        Some(("outcome", "retry_network")),
+    );
     assert!(failed >= 3.0, "only {failed} failed attempts");
     assert_eq!(w.buffered_samples(), 50);
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
@@ -155,16 +198,40 @@ async fn connection_refused_is_retried_until_the_receiver_listens() {
     w.flushed().await;
     assert_eq!(
         delivery(&want, &rx.samples()),
-        Delivery { expected: 50, received: 50, ..Default::default() }
+        Delivery {
+            expected: 50,
+            received: 50,
+            ..Default::default()
+        }
     );
-    assert_eq!(metric(&reg, "watchfire_agent_remote_write_samples_sent_total", None), 50.0);
-    assert!(metric(&reg, "watchfire_agent_remote_write_samples_retried_total", None) >= 150.0);
+    assert_eq!(
+        metric(
+            &reg,
+            "watchfire_agent_remote_write_samples_sent_total",
+            None
+        ),
+        50.0
+    );
+    assert!(
+        metric(
+            &reg,
+            "watchfire_agent_remote_write_samples_retried_total",
+            None
+        ) >= 150.0
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn order_per_series_and_no_loss_across_shards() {
     // Every fifth request fails with a 500: retried, never stored twice.
-    let rx = Receiver::start(|i| if i % 5 == 3 { Reply::Status(500, None) } else { Reply::Ok }).await;
+    let rx = Receiver::start(|i| {
+        if i % 5 == 3 {
+            Reply::Status(500, None)
+        } else {
+            Reply::Ok
+        }
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let reg = Registry::new();
     let mut cfg = config(rx.url(), &dir);
@@ -182,14 +249,37 @@ async fn order_per_series_and_no_loss_across_shards() {
         }
     }
     w.flushed().await;
-    assert_eq!(metric(&reg, "watchfire_agent_remote_write_shards", None), 4.0);
+    assert_eq!(
+        metric(&reg, "watchfire_agent_remote_write_shards", None),
+        4.0
+    );
     let d = delivery(&want, &rx.samples());
-    assert_eq!(d, Delivery { expected: 12_000, received: 12_000, ..Default::default() });
+    assert_eq!(
+        d,
+        Delivery {
+            expected: 12_000,
+            received: 12_000,
+            ..Default::default()
+        }
+    );
     let reqs = rx.requests();
-    assert!(reqs.iter().all(|r| r.2 <= 150), "a request exceeded max_samples_per_send");
+    assert!(
+        reqs.iter().all(|r| r.2 <= 150),
+        "a request exceeded max_samples_per_send"
+    );
     assert!(reqs.iter().any(|r| r.1 == 500));
-    assert_eq!(metric(&reg, "watchfire_agent_remote_write_samples_sent_total", None), 12_000.0);
-    assert_eq!(metric(&reg, "watchfire_agent_remote_write_buffer_samples", None), 0.0);
+    assert_eq!(
+        metric(
+            &reg,
+            "watchfire_agent_remote_write_samples_sent_total",
+            None
+        ),
+        12_000.0
+    );
+    assert_eq!(
+        metric(&reg, "watchfire_agent_remote_write_buffer_samples", None),
+        0.0
+    );
 }
 
 /// One outage: 1,000 series scraped every second; the receiver answers
@@ -229,15 +319,47 @@ async fn two_minute_outage_loses_nothing() {
     );
     // 503s store nothing, so nothing may arrive twice; the request in
     // flight at the cut either got its 204 before it or a 503 after it.
-    assert_eq!(d, Delivery { expected: 210_000, received: 210_000, ..Default::default() });
+    assert_eq!(
+        d,
+        Delivery {
+            expected: 210_000,
+            received: 210_000,
+            ..Default::default()
+        }
+    );
     // The outage really buffered ~two minutes of data on disk.
-    assert!(max_buffered >= 115 * SERIES as u64, "max buffered {max_buffered}");
-    assert_eq!(metric(&reg, "watchfire_agent_remote_write_samples_sent_total", None), 210_000.0);
-    assert!(metric(&reg, "watchfire_agent_remote_write_samples_retried_total", None) > 0.0);
-    for r in ["buffer_full", "too_old", "http_4xx", "disk_error", "corrupt"] {
+    assert!(
+        max_buffered >= 115 * SERIES as u64,
+        "max buffered {max_buffered}"
+    );
+    assert_eq!(
+        metric(
+            &reg,
+            "watchfire_agent_remote_write_samples_sent_total",
+            None
+        ),
+        210_000.0
+    );
+    assert!(
+        metric(
+            &reg,
+            "watchfire_agent_remote_write_samples_retried_total",
+            None
+        ) > 0.0
+    );
+    for r in [
+        "buffer_full",
+        "too_old",
+        "http_4xx",
+        "disk_error",
+        "corrupt",
+    ] {
         assert_eq!(dropped(&reg, r), 0.0, "{r}");
     }
-    assert_eq!(w.shutdown(Duration::from_secs(1)).await.remaining_samples, 0);
+    assert_eq!(
+        w.shutdown(Duration::from_secs(1)).await.remaining_samples,
+        0
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -266,13 +388,23 @@ async fn restart_mid_outage_resends_pending_data() {
     rx.set(|_| Reply::Ok);
     let reg = Registry::new();
     let w = RemoteWriter::start(config(rx.url(), &dir), &reg).unwrap();
-    assert_eq!(metric(&reg, "watchfire_agent_remote_write_buffer_samples", None), 9_000.0);
+    assert_eq!(
+        metric(&reg, "watchfire_agent_remote_write_buffer_samples", None),
+        9_000.0
+    );
     let pts = scrape(300, 40_000);
     expect(&pts, &mut want);
     w.append(pts);
     w.flushed().await;
     let d = delivery(&want, &rx.samples());
-    assert_eq!(d, Delivery { expected: 12_300, received: 12_300, ..Default::default() });
+    assert_eq!(
+        d,
+        Delivery {
+            expected: 12_300,
+            received: 12_300,
+            ..Default::default()
+        }
+    );
     let report = w.shutdown(Duration::from_secs(5)).await;
     assert!(report.drained);
     assert_eq!(report.remaining_samples, 0);

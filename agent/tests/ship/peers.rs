@@ -36,7 +36,8 @@ fn produce(w: &RemoteWriter, series: usize, rounds: i64) -> (HashMap<(String, i6
 #[tokio::test]
 async fn router_ingest_accepts_our_writes() {
     let store = Arc::new(Store::new(StoreConfig::default()));
-    let ingest = IngestState::new(store.clone(), IngestConfig::default(), &Registry::new()).unwrap();
+    let ingest =
+        IngestState::new(store.clone(), IngestConfig::default(), &Registry::new()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, routes(ingest)).await.unwrap() });
@@ -48,9 +49,15 @@ async fn router_ingest_accepts_our_writes() {
     cfg.queue.max_samples_per_send = 500;
     let w = RemoteWriter::start(cfg, &reg).unwrap();
     let (want, _) = produce(&w, 300, 6);
-    tokio::time::timeout(Duration::from_secs(60), w.flushed()).await.expect("not delivered in 60 s");
+    tokio::time::timeout(Duration::from_secs(60), w.flushed())
+        .await
+        .expect("not delivered in 60 s");
 
-    let got = store.select(&[Matcher::new(MatchOp::Equal, "__name__", "test_metric").unwrap()], i64::MIN, i64::MAX);
+    let got = store.select(
+        &[Matcher::new(MatchOp::Equal, "__name__", "test_metric").unwrap()],
+        i64::MIN,
+        i64::MAX,
+    );
     let mut stored = HashMap::new();
     for s in &got {
         assert_eq!(s.labels.get("job"), "ship");
@@ -60,8 +67,22 @@ async fn router_ingest_accepts_our_writes() {
     }
     assert_eq!(got.len(), 300);
     assert_eq!(stored, want);
-    assert_eq!(metric(&reg, "watchfire_agent_remote_write_samples_dropped_total", Some(("reason", "http_4xx"))), 0.0);
-    assert_eq!(metric(&reg, "watchfire_agent_remote_write_samples_sent_total", None), 1_800.0);
+    assert_eq!(
+        metric(
+            &reg,
+            "watchfire_agent_remote_write_samples_dropped_total",
+            Some(("reason", "http_4xx"))
+        ),
+        0.0
+    );
+    assert_eq!(
+        metric(
+            &reg,
+            "watchfire_agent_remote_write_samples_sent_total",
+            None
+        ),
+        1_800.0
+    );
 }
 
 /// Kills the child Prometheus on every exit path.
@@ -75,7 +96,11 @@ impl Drop for Child {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test]
@@ -91,7 +116,10 @@ async fn real_prometheus_accepts_our_writes() {
     let _prom = Child(
         std::process::Command::new(PROMETHEUS)
             .arg(format!("--config.file={}", cfg_file.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--web.enable-remote-write-receiver")
             .stdout(std::process::Stdio::null())
@@ -120,13 +148,25 @@ async fn real_prometheus_accepts_our_writes() {
     cfg.queue.batch_send_deadline = Duration::from_millis(50);
     let w = RemoteWriter::start(cfg, &reg).unwrap();
     let (want, end) = produce(&w, 100, 5);
-    tokio::time::timeout(Duration::from_secs(60), w.flushed()).await.expect("not delivered in 60 s");
-    assert_eq!(metric(&reg, "watchfire_agent_remote_write_samples_sent_total", None), 500.0);
+    tokio::time::timeout(Duration::from_secs(60), w.flushed())
+        .await
+        .expect("not delivered in 60 s");
+    assert_eq!(
+        metric(
+            &reg,
+            "watchfire_agent_remote_write_samples_sent_total",
+            None
+        ),
+        500.0
+    );
 
     // Read every sample back: a range query over the window, step 10 s.
     let resp: serde_json::Value = http
         .get(format!("{base}/api/v1/query"))
-        .query(&[("query", "test_metric[1m]".to_string()), ("time", format!("{}", end as f64 / 1000.0))])
+        .query(&[
+            ("query", "test_metric[1m]".to_string()),
+            ("time", format!("{}", end as f64 / 1000.0)),
+        ])
         .send()
         .await
         .unwrap()

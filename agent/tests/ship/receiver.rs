@@ -64,7 +64,9 @@ impl Receiver {
     }
 
     pub fn url(&self) -> reqwest::Url {
-        format!("http://{}/api/v1/write", self.addr).parse().unwrap()
+        format!("http://{}/api/v1/write", self.addr)
+            .parse()
+            .unwrap()
     }
 
     pub fn set(&self, responder: impl FnMut(usize) -> Reply + Send + 'static) {
@@ -96,7 +98,10 @@ async fn write(State(log): State<Arc<Mutex<Log>>>, headers: HeaderMap, body: Byt
             errs.push(format!("{k}: {got:?}"));
         }
     }
-    let ua = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ua = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !ua.starts_with("watchfire-agent/") {
         errs.push(format!("user-agent: {ua:?}"));
     }
@@ -132,7 +137,8 @@ async fn write(State(log): State<Arc<Mutex<Log>>>, headers: HeaderMap, body: Byt
     }
     let mut resp = StatusCode::from_u16(status).unwrap().into_response();
     if let Reply::Status(_, Some(ra)) = reply {
-        resp.headers_mut().insert("retry-after", ra.parse().unwrap());
+        resp.headers_mut()
+            .insert("retry-after", ra.parse().unwrap());
     }
     resp
 }

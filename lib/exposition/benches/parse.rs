@@ -39,7 +39,9 @@ fn synthetic(series: usize) -> String {
         );
     }
     out.push_str("# HELP http_request_duration_seconds Latency.\n# TYPE http_request_duration_seconds histogram\n");
-    let les = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"];
+    let les = [
+        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
+    ];
     for i in 0..per_family {
         let le = les[i % les.len()];
         let _ = writeln!(
@@ -51,24 +53,41 @@ fn synthetic(series: usize) -> String {
     }
     out.push_str("# TYPE process_resident_memory_bytes gauge\n");
     for i in 0..per_family {
-        let _ = writeln!(out, "process_resident_memory_bytes{{pod=\"web-{i}\",namespace=\"prod\"}} {}", 1.5e8 + i as f64 * 0.25);
+        let _ = writeln!(
+            out,
+            "process_resident_memory_bytes{{pod=\"web-{i}\",namespace=\"prod\"}} {}",
+            1.5e8 + i as f64 * 0.25
+        );
     }
     out.push_str("# TYPE node_cpu_seconds_total counter\n");
     for i in 0..series - 3 * per_family {
-        let _ = writeln!(out, "node_cpu_seconds_total{{cpu=\"{}\",mode=\"idle\"}} {}.{}", i, i * 7, i % 100);
+        let _ = writeln!(
+            out,
+            "node_cpu_seconds_total{{cpu=\"{}\",mode=\"idle\"}} {}.{}",
+            i,
+            i * 7,
+            i % 100
+        );
     }
     out
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/exposition");
-    let node = std::fs::read(dir.join("node_exporter_e2e_output.txt")).expect("node_exporter fixture");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/exposition");
+    let node =
+        std::fs::read(dir.join("node_exporter_e2e_output.txt")).expect("node_exporter fixture");
     let mut g = c.benchmark_group("parse");
     g.throughput(Throughput::Bytes(node.len() as u64));
-    g.bench_function("node_exporter_e2e", |b| b.iter(|| count_samples(black_box(&node), Format::PrometheusText)));
+    g.bench_function("node_exporter_e2e", |b| {
+        b.iter(|| count_samples(black_box(&node), Format::PrometheusText))
+    });
 
     let synth = synthetic(1_000_000);
-    assert_eq!(count_samples(synth.as_bytes(), Format::PrometheusText), 1_000_000);
+    assert_eq!(
+        count_samples(synth.as_bytes(), Format::PrometheusText),
+        1_000_000
+    );
     g.throughput(Throughput::Bytes(synth.len() as u64));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(10));

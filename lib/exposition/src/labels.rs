@@ -137,7 +137,11 @@ pub fn format_om_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     // Rust's `{:e}` yields the shortest round-trip digits, e.g. "-1.25e-5".
     let e = format!("{f:e}");

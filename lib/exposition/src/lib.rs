@@ -249,9 +249,7 @@ impl Sample<'_> {
         for l in self.labels.iter() {
             let norm = match (self.metric_type, l.name.as_ref()) {
                 (MetricType::Histogram | MetricType::GaugeHistogram, "le")
-                | (MetricType::Summary, "quantile") => {
-                    normalize_float_label(&l.value).into_owned()
-                }
+                | (MetricType::Summary, "quantile") => normalize_float_label(&l.value).into_owned(),
                 _ => l.value.into_owned(),
             };
             out.push((l.name.into_owned(), norm));

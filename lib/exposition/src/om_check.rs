@@ -69,7 +69,15 @@ struct HistCheck {
 }
 
 impl HistCheck {
-    fn add(&mut self, name: &str, suffix: &str, group: &str, ts: Option<f64>, value: f64, le: Option<f64>) -> Result<(), String> {
+    fn add(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        group: &str,
+        ts: Option<f64>,
+        value: f64,
+        le: Option<f64>,
+    ) -> Result<(), String> {
         if suffix.is_empty() {
             return Ok(());
         }
@@ -117,22 +125,34 @@ impl HistCheck {
             return Err(format!("histogram {name}: +Inf bucket missing"));
         }
         if self.count.is_some_and(|c| c != self.value) {
-            return Err(format!("histogram {name}: count does not match the +Inf bucket"));
+            return Err(format!(
+                "histogram {name}: count does not match the +Inf bucket"
+            ));
         }
         if self.has_sum && self.count.is_none() {
-            return Err(format!("histogram {name}: _count must be present if _sum is present"));
+            return Err(format!(
+                "histogram {name}: _count must be present if _sum is present"
+            ));
         }
         if self.has_gsum && self.count.is_none() {
-            return Err(format!("histogram {name}: _gcount must be present if _gsum is present"));
+            return Err(format!(
+                "histogram {name}: _gcount must be present if _gsum is present"
+            ));
         }
         if !(self.has_sum || self.has_gsum) && self.count.is_some() {
-            return Err(format!("histogram {name}: _sum/_gsum must be present if _count is present"));
+            return Err(format!(
+                "histogram {name}: _sum/_gsum must be present if _count is present"
+            ));
         }
         if self.neg_buckets && self.has_sum {
-            return Err(format!("histogram {name}: cannot have _sum with negative buckets"));
+            return Err(format!(
+                "histogram {name}: cannot have _sum with negative buckets"
+            ));
         }
         if !self.neg_buckets && self.neg_gsum {
-            return Err(format!("histogram {name}: cannot have negative _gsum with non-negative buckets"));
+            return Err(format!(
+                "histogram {name}: cannot have negative _gsum with non-negative buckets"
+            ));
         }
         Ok(())
     }
@@ -193,16 +213,25 @@ impl OmValidator {
         for s in typ.suffixes().iter().copied().chain(extra) {
             let n = format!("{}{}", f.name, s);
             if self.seen_names.contains(&n) {
-                return Err(format!("clashing name {n}: metric families must be contiguous and distinct"));
+                return Err(format!(
+                    "clashing name {n}: metric families must be contiguous and distinct"
+                ));
             }
             self.seen_names.insert(n);
         }
         if let Some(u) = f.unit.as_deref().filter(|u| !u.is_empty()) {
             if !f.name.ends_with(&format!("_{u}")) {
-                return Err(format!("unit {u:?} is not a suffix of metric name {}", f.name));
+                return Err(format!(
+                    "unit {u:?} is not a suffix of metric name {}",
+                    f.name
+                ));
             }
             if matches!(typ, MetricType::Info | MetricType::StateSet) {
-                return Err(format!("units are not allowed on {} metric {}", typ.as_str(), f.name));
+                return Err(format!(
+                    "units are not allowed on {} metric {}",
+                    typ.as_str(),
+                    f.name
+                ));
             }
         }
         if matches!(typ, MetricType::Histogram | MetricType::GaugeHistogram) && f.hist.active {
@@ -229,9 +258,13 @@ impl OmValidator {
         match kind {
             MetaKind::Help if f.has_help => return Err(format!("more than one HELP for {name}")),
             MetaKind::Help => f.has_help = true,
-            MetaKind::Type if f.typ.is_some() => return Err(format!("more than one TYPE for {name}")),
+            MetaKind::Type if f.typ.is_some() => {
+                return Err(format!("more than one TYPE for {name}"))
+            }
             MetaKind::Type => {}
-            MetaKind::Unit if f.unit.is_some() => return Err(format!("more than one UNIT for {name}")),
+            MetaKind::Unit if f.unit.is_some() => {
+                return Err(format!("more than one UNIT for {name}"))
+            }
             MetaKind::Unit => f.unit = Some(text.to_string()),
         }
         Ok(())
@@ -248,9 +281,16 @@ impl OmValidator {
     /// Validates one sample. Returns the family type and whether it is a
     /// `_created` sample of a counter, summary or histogram.
     pub fn sample(&mut self, s: &SampleFacts<'_, '_>) -> Result<(MetricType, bool), String> {
-        let fits = self.fam.as_ref().and_then(|f| f.suffix_of(s.name)).is_some();
+        let fits = self
+            .fam
+            .as_ref()
+            .and_then(|f| f.suffix_of(s.name))
+            .is_some();
         if !fits {
-            if let Some(f) = self.fam.replace(Family::new(s.name, Some(MetricType::Unknown))) {
+            if let Some(f) = self
+                .fam
+                .replace(Family::new(s.name, Some(MetricType::Unknown)))
+            {
                 self.build(f)?;
             }
         }
@@ -260,7 +300,11 @@ impl OmValidator {
         r
     }
 
-    fn sample_in_family(&mut self, s: &SampleFacts<'_, '_>, key: &mut String) -> Result<(MetricType, bool), String> {
+    fn sample_in_family(
+        &mut self,
+        s: &SampleFacts<'_, '_>,
+        key: &mut String,
+    ) -> Result<(MetricType, bool), String> {
         let Some(f) = self.fam.as_mut() else {
             return Err("internal: no family".into());
         };
@@ -302,7 +346,11 @@ impl OmValidator {
         };
         key.clear();
         if typ != MetricType::Info {
-            let mut pairs: Vec<_> = s.labels.iter().filter(|l| Some(l.name.as_ref()) != exclude).collect();
+            let mut pairs: Vec<_> = s
+                .labels
+                .iter()
+                .filter(|l| Some(l.name.as_ref()) != exclude)
+                .collect();
             pairs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
             for p in pairs {
                 key.push_str(&p.name);
@@ -342,7 +390,10 @@ impl OmValidator {
         if typ == MetricType::Summary && suffix.is_empty() && v < 0.0 {
             return Err("quantile values cannot be negative".into());
         }
-        let counter_like = matches!(suffix, "_total" | "_sum" | "_count" | "_bucket" | "_gcount" | "_gsum");
+        let counter_like = matches!(
+            suffix,
+            "_total" | "_sum" | "_count" | "_bucket" | "_gcount" | "_gsum"
+        );
         if counter_like && v.is_nan() {
             return Err("counter-like samples cannot be NaN".into());
         }
@@ -350,14 +401,20 @@ impl OmValidator {
             return Err("counter-like samples cannot be negative".into());
         }
         if s.has_exemplar {
-            let ok = (matches!(typ, MetricType::Histogram | MetricType::GaugeHistogram) && s.name.ends_with("_bucket"))
+            let ok = (matches!(typ, MetricType::Histogram | MetricType::GaugeHistogram)
+                && s.name.ends_with("_bucket"))
                 || (typ == MetricType::Counter && s.name.ends_with("_total"));
             if !ok {
-                return Err("only histogram/gaugehistogram buckets and counters can have exemplars".into());
+                return Err(
+                    "only histogram/gaugehistogram buckets and counters can have exemplars".into(),
+                );
             }
         }
         let created = suffix == "_created"
-            && matches!(typ, MetricType::Counter | MetricType::Summary | MetricType::Histogram);
+            && matches!(
+                typ,
+                MetricType::Counter | MetricType::Summary | MetricType::Histogram
+            );
         Ok((typ, created))
     }
 
@@ -369,7 +426,10 @@ impl OmValidator {
                 let t = f.typ.unwrap_or(MetricType::Unknown);
                 let created = name.len() > f.name.len()
                     && &name[f.name.len()..] == "_created"
-                    && matches!(t, MetricType::Counter | MetricType::Summary | MetricType::Histogram);
+                    && matches!(
+                        t,
+                        MetricType::Counter | MetricType::Summary | MetricType::Histogram
+                    );
                 (t, created)
             }
             _ => (MetricType::Unknown, false),

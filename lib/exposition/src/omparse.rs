@@ -12,7 +12,9 @@ use crate::scan::{
     is_metric_char, is_metric_start, parse_om_timestamp, parse_value, scan_quoted, scan_while,
     seconds_to_ms, unescape_help, unescape_label,
 };
-use crate::{Entry, Exemplar, LabelSet, MetricType, OmStrictness, ParseError, ParseOptions, Sample};
+use crate::{
+    Entry, Exemplar, LabelSet, MetricType, OmStrictness, ParseError, ParseOptions, Sample,
+};
 
 /// Longest exemplar label set, in characters of names plus values.
 const EXEMPLAR_MAX_CHARS: usize = 128;
@@ -57,12 +59,16 @@ fn meta<'a>(
     } else if line.starts_with("# UNIT ") {
         MetaKind::Unit
     } else {
-        return Err(err(0, "invalid line: expected '# HELP', '# TYPE', '# UNIT' or '# EOF'".into()));
+        return Err(err(
+            0,
+            "invalid line: expected '# HELP', '# TYPE', '# UNIT' or '# EOF'".into(),
+        ));
     };
     let m = 7;
     let (name, name_end) = match b.get(m) {
         Some(b'"') => {
-            let (end, _) = scan_quoted(b, m).ok_or_else(|| err(m, "unterminated quoted metric name".into()))?;
+            let (end, _) = scan_quoted(b, m)
+                .ok_or_else(|| err(m, "unterminated quoted metric name".into()))?;
             (unescape_label(&line[m + 1..end - 1]), end)
         }
         Some(&c) if is_metric_start(c) => {
@@ -75,7 +81,10 @@ fn meta<'a>(
         return Err(err(m, "metric name too long".into()));
     }
     if b.get(name_end) != Some(&b' ') {
-        return Err(err(name_end, "expected a single space after the metric name".into()));
+        return Err(err(
+            name_end,
+            "expected a single space after the metric name".into(),
+        ));
     }
     let text = &line[name_end + 1..];
     let strict = opts.om_strictness == OmStrictness::Reference;
@@ -170,7 +179,10 @@ fn sample<'a>(
         if b.get(i) != Some(&b'#') {
             let tend = token_end(b, i);
             let tok = &line[i..tend];
-            ts = Some(parse_om_timestamp(tok).ok_or_else(|| err(i, format!("invalid timestamp {tok:?}")))?);
+            ts = Some(
+                parse_om_timestamp(tok)
+                    .ok_or_else(|| err(i, format!("invalid timestamp {tok:?}")))?,
+            );
             i = tend;
             if i < b.len() {
                 i += 1;
@@ -223,14 +235,24 @@ fn parse_exemplar<'a>(
     if !line[hash..].starts_with("# {") {
         return Err(err(hash, "expected exemplar ' # {'".into()));
     }
-    let blk = label_block(line_no, line, hash + 2, BlockKind::OmExemplar, opts, scratch)?;
+    let blk = label_block(
+        line_no,
+        line,
+        hash + 2,
+        BlockKind::OmExemplar,
+        opts,
+        scratch,
+    )?;
     let chars: usize = blk
         .set
         .iter()
         .map(|l| l.name.chars().count() + l.value.chars().count())
         .sum();
     if chars > EXEMPLAR_MAX_CHARS {
-        return Err(err(hash + 2, format!("exemplar labels have {chars} characters, more than {EXEMPLAR_MAX_CHARS}")));
+        return Err(err(
+            hash + 2,
+            format!("exemplar labels have {chars} characters, more than {EXEMPLAR_MAX_CHARS}"),
+        ));
     }
     let mut i = blk.end;
     if b.get(i) != Some(&b' ') {
@@ -239,12 +261,14 @@ fn parse_exemplar<'a>(
     i += 1;
     let vend = token_end(b, i);
     let tok = &line[i..vend];
-    let value = parse_value(tok).ok_or_else(|| err(i, format!("invalid exemplar value {tok:?}")))?;
+    let value =
+        parse_value(tok).ok_or_else(|| err(i, format!("invalid exemplar value {tok:?}")))?;
     let mut timestamp_ms = None;
     if vend < b.len() {
         let t = vend + 1;
         let tok = &line[t..];
-        let secs = parse_om_timestamp(tok).ok_or_else(|| err(t, format!("invalid exemplar timestamp {tok:?}")))?;
+        let secs = parse_om_timestamp(tok)
+            .ok_or_else(|| err(t, format!("invalid exemplar timestamp {tok:?}")))?;
         timestamp_ms = Some(seconds_to_ms(secs));
     }
     Ok(Exemplar {

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 
 use crate::labels::LabelSet;
 use crate::om_check::OmValidator;
-use crate::scan::{is_label_char, is_label_start, scan_quoted, scan_while, skip_ws, unescape_label};
+use crate::scan::{
+    is_label_char, is_label_start, scan_quoted, scan_while, skip_ws, unescape_label,
+};
 use crate::{omparse, promparse, Entry, Format, ParseError, ParseOptions, Sample};
 
 /// What one line produced.
@@ -81,7 +83,8 @@ pub(crate) fn label_block<'a>(
         }
         let (ns, ne, quoted, nesc);
         if b[i] == b'"' {
-            let (end, esc) = scan_quoted(b, i).ok_or_else(|| err(i, "unterminated quoted label name"))?;
+            let (end, esc) =
+                scan_quoted(b, i).ok_or_else(|| err(i, "unterminated quoted label name"))?;
             (ns, ne, quoted, nesc) = (i + 1, end - 1, true, esc);
             i = end;
         } else if is_label_start(b[i]) {
@@ -263,8 +266,15 @@ impl<'a> Parser<'a> {
             if self.pos >= self.text.len() {
                 self.done = true;
                 if let Some(om) = self.om.as_mut() {
-                    om.finish(self.eof_seen, self.opts.om_strictness == crate::OmStrictness::Reference)
-                        .map_err(|m| ParseError { line: self.line_no.max(1), col: 1, msg: m })?;
+                    om.finish(
+                        self.eof_seen,
+                        self.opts.om_strictness == crate::OmStrictness::Reference,
+                    )
+                    .map_err(|m| ParseError {
+                        line: self.line_no.max(1),
+                        col: 1,
+                        msg: m,
+                    })?;
                 }
                 return Ok(None);
             }
@@ -279,9 +289,22 @@ impl<'a> Parser<'a> {
                 return Err(ParseError::at(self.line_no, line, 0, "line too long"));
             }
             let step = match self.om.as_mut() {
-                None => promparse::line(&mut self.prom, self.line_no, line, &self.opts, &mut self.scratch)?,
+                None => promparse::line(
+                    &mut self.prom,
+                    self.line_no,
+                    line,
+                    &self.opts,
+                    &mut self.scratch,
+                )?,
                 Some(om) => {
-                    let st = omparse::line(om, self.eof_seen, self.line_no, line, &self.opts, &mut self.scratch)?;
+                    let st = omparse::line(
+                        om,
+                        self.eof_seen,
+                        self.line_no,
+                        line,
+                        &self.opts,
+                        &mut self.scratch,
+                    )?;
                     if let Step::Entry(Entry::Eof) = st {
                         self.eof_seen = true;
                     }
@@ -316,7 +339,9 @@ fn utf8_error(input: &[u8], valid: usize) -> ParseError {
     let prefix = &input[..valid];
     let line = prefix.iter().filter(|&&c| c == b'\n').count() + 1;
     let line_start = memchr::memrchr(b'\n', prefix).map_or(0, |i| i + 1);
-    let col = std::str::from_utf8(&prefix[line_start..]).map_or(valid - line_start, |s| s.chars().count()) + 1;
+    let col = std::str::from_utf8(&prefix[line_start..])
+        .map_or(valid - line_start, |s| s.chars().count())
+        + 1;
     ParseError {
         line,
         col,

@@ -62,7 +62,12 @@ pub(crate) fn line<'a>(
         b'#' => meta(st, line_no, line, i, opts),
         b'{' => sample(st, line_no, line, i, opts, scratch),
         c if is_metric_start(c) => sample(st, line_no, line, i, opts, scratch),
-        _ => Err(ParseError::at(line_no, line, i, "expected a valid start token (metric name, '{' or '#')")),
+        _ => Err(ParseError::at(
+            line_no,
+            line,
+            i,
+            "expected a valid start token (metric name, '{' or '#')",
+        )),
     }
 }
 
@@ -88,15 +93,23 @@ fn meta<'a>(
     let m = skip_ws(b, k + 4);
     let (name, name_end) = match b.get(m) {
         Some(b'"') => {
-            let (end, _) = scan_quoted(b, m)
-                .ok_or_else(|| ParseError::at(line_no, line, m, "unterminated quoted metric name"))?;
+            let (end, _) = scan_quoted(b, m).ok_or_else(|| {
+                ParseError::at(line_no, line, m, "unterminated quoted metric name")
+            })?;
             (unescape_label(&line[m + 1..end - 1]), end)
         }
         Some(&c) if is_metric_start(c) => {
             let end = scan_while(b, m, is_metric_char);
             (Cow::Borrowed(&line[m..end]), end)
         }
-        _ => return Err(ParseError::at(line_no, line, m, format!("expected metric name after {what}"))),
+        _ => {
+            return Err(ParseError::at(
+                line_no,
+                line,
+                m,
+                format!("expected metric name after {what}"),
+            ))
+        }
     };
     if name.len() > opts.max_metric_name_len {
         return Err(ParseError::at(line_no, line, m, "metric name too long"));
@@ -108,7 +121,12 @@ fn meta<'a>(
         ""
     } else {
         rest.get(1..).ok_or_else(|| {
-            ParseError::at(line_no, line, name_end, format!("{what} text is not valid UTF-8"))
+            ParseError::at(
+                line_no,
+                line,
+                name_end,
+                format!("{what} text is not valid UTF-8"),
+            )
         })?
     };
     if is_help {
@@ -187,8 +205,10 @@ fn sample<'a>(
             return Err(err(i, "expected timestamp or end of line".into()));
         }
         let tok = &line[i..tend];
-        timestamp_ms =
-            Some(parse_prom_timestamp(tok).ok_or_else(|| err(i, format!("invalid timestamp {tok:?}")))?);
+        timestamp_ms = Some(
+            parse_prom_timestamp(tok)
+                .ok_or_else(|| err(i, format!("invalid timestamp {tok:?}")))?,
+        );
         let j = skip_ws(b, tend);
         if j < b.len() {
             return Err(err(j, "expected end of line after timestamp".into()));

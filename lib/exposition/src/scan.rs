@@ -28,7 +28,6 @@ pub(crate) fn is_label_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-
 /// End (exclusive) of the run of bytes from `i` satisfying `f`.
 #[inline]
 pub(crate) fn scan_while(b: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
@@ -140,7 +139,9 @@ pub(crate) fn parse_value(s: &str) -> Option<f64> {
         let f = v as f64;
         return Some(if neg { -f } else { f });
     }
-    if b.iter().any(|&c| matches!(c, b'p' | b'P' | b'_' | b'x' | b'X')) {
+    if b.iter()
+        .any(|&c| matches!(c, b'p' | b'P' | b'_' | b'x' | b'X'))
+    {
         return None;
     }
     // Go accepts a sign only before Inf/Infinity, not before NaN.

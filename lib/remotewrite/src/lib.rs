@@ -116,8 +116,14 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(matches!(decode(b"\xff\xff\xff\xff\xff\x00", 1 << 20), Err(DecodeError::Snappy(_))));
+        assert!(matches!(
+            decode(b"\xff\xff\xff\xff\xff\x00", 1 << 20),
+            Err(DecodeError::Snappy(_))
+        ));
         let not_proto = compress(b"\x0a\xff\xff\xff");
-        assert!(matches!(decode(&not_proto, 1 << 20), Err(DecodeError::Protobuf(_))));
+        assert!(matches!(
+            decode(&not_proto, 1 << 20),
+            Err(DecodeError::Protobuf(_))
+        ));
     }
 }

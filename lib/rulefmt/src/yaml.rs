@@ -12,9 +12,13 @@
 //! style, and decode rule files from it by hand.
 //!
 //! Only the first document of a stream is read, like Go's `yaml.Decoder`.
-//! Aliases are resolved by copying the anchored node.
+//! While parsing, an alias shares its anchored subtree (`Rc`); the tree is
+//! expanded into plain [`Node`]s at the end, after the bytes that aliases
+//! add have been checked against a budget (so a "billion laughs" file
+//! fails fast with a positioned error).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -136,12 +140,76 @@ fn pos_of(m: &Marker) -> Pos {
     }
 }
 
-/// Most nodes that alias expansion may add to a document (a "billion
-/// laughs" file is rejected instead of exhausting memory).
-const MAX_ALIAS_NODES: usize = 1_000_000;
+/// Most bytes that alias expansion may add to a document, counting each
+/// node as `size_of::<Node>()` plus its scalar text: a "billion laughs"
+/// file is rejected at the first alias over the budget, in microseconds,
+/// instead of exhausting memory.
+const MAX_ALIAS_BYTES: usize = 16 << 20;
 /// Deepest tree accepted after alias expansion (keeps recursive drops and
 /// walks of the tree off the end of the stack).
 const MAX_DEPTH: usize = 1_000;
+
+/// The tree while it is built: anchored subtrees are shared (`Rc`), so an
+/// alias costs a pointer; [`Builder::finish`] expands it into [`Node`]s
+/// once the alias budget has been checked.
+struct INode {
+    pos: Pos,
+    kind: IKind,
+}
+
+enum IKind {
+    Scalar {
+        value: String,
+        style: Style,
+        tag: Option<String>,
+    },
+    Seq(Vec<Rc<INode>>),
+    Map(Vec<(Rc<INode>, Rc<INode>)>),
+}
+
+impl INode {
+    fn empty(pos: Pos) -> Rc<INode> {
+        Rc::new(INode {
+            pos,
+            kind: IKind::Scalar {
+                value: String::new(),
+                style: Style::Plain,
+                tag: None,
+            },
+        })
+    }
+
+    /// The expanded tree (depth bounded by [`MAX_DEPTH`]).
+    fn expand(&self) -> Node {
+        let kind = match &self.kind {
+            IKind::Scalar { value, style, tag } => NodeKind::Scalar {
+                value: value.clone(),
+                style: *style,
+                tag: tag.clone(),
+            },
+            IKind::Seq(items) => NodeKind::Seq(items.iter().map(|n| n.expand()).collect()),
+            IKind::Map(pairs) => NodeKind::Map(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.expand(), v.expand()))
+                    .collect(),
+            ),
+        };
+        Node {
+            pos: self.pos,
+            kind,
+        }
+    }
+}
+
+/// The bytes a node adds to the expanded tree, children excluded.
+fn own_bytes(kind: &IKind) -> usize {
+    let base = std::mem::size_of::<Node>();
+    match kind {
+        IKind::Scalar { value, tag, .. } => base + value.len() + tag.as_ref().map_or(0, String::len),
+        IKind::Seq(_) | IKind::Map(_) => base,
+    }
+}
 
 #[derive(Clone, Copy, PartialEq)]
 enum FrameKind {
@@ -153,9 +221,9 @@ struct Frame {
     kind: FrameKind,
     pos: Pos,
     anchor: usize,
-    items: Vec<Node>,
-    /// Nodes in this subtree so far (itself included).
-    size: usize,
+    items: Vec<Rc<INode>>,
+    /// Expanded bytes of this subtree so far (itself included).
+    bytes: usize,
     /// Height of this subtree so far.
     depth: usize,
 }
@@ -163,27 +231,27 @@ struct Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    /// Anchored nodes with their size and height.
-    anchors: HashMap<usize, (Node, usize, usize)>,
-    root: Option<Node>,
+    /// Anchored nodes with their expanded bytes and height.
+    anchors: HashMap<usize, (Rc<INode>, usize, usize)>,
+    root: Option<Rc<INode>>,
     done: bool,
-    alias_nodes: usize,
+    alias_bytes: usize,
     error: Option<SyntaxError>,
 }
 
 impl Builder {
-    fn push_node(&mut self, node: Node, anchor: usize, size: usize, depth: usize) {
+    fn push_node(&mut self, node: Rc<INode>, anchor: usize, bytes: usize, depth: usize) {
         if depth > MAX_DEPTH {
             self.fail(node.pos, "document nesting too deep");
             return;
         }
         if anchor != 0 {
-            self.anchors.insert(anchor, (node.clone(), size, depth));
+            self.anchors.insert(anchor, (node.clone(), bytes, depth));
         }
         match self.stack.last_mut() {
             Some(f) => {
                 f.items.push(node);
-                f.size += size;
+                f.bytes = f.bytes.saturating_add(bytes);
                 f.depth = f.depth.max(depth + 1);
             }
             None => {
@@ -204,6 +272,65 @@ impl Builder {
         self.done = true;
         self.stack.clear();
         self.anchors.clear();
+        self.root = None;
+    }
+
+    fn start(&mut self, kind: FrameKind, pos: Pos, anchor: usize) {
+        self.stack.push(Frame {
+            kind,
+            pos,
+            anchor,
+            items: Vec::new(),
+            bytes: std::mem::size_of::<Node>(),
+            depth: 0,
+        });
+    }
+
+    fn end(&mut self) {
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        let Frame {
+            kind,
+            pos,
+            anchor,
+            items,
+            bytes,
+            depth,
+        } = frame;
+        let node = match kind {
+            FrameKind::Seq => INode {
+                pos,
+                kind: IKind::Seq(items),
+            },
+            FrameKind::Map => {
+                // Block mappings get a marker past their first key; Go
+                // reports a mapping at its first key, so take the earlier
+                // of the two.
+                let pos = match items.first() {
+                    Some(k) if k.pos < pos => k.pos,
+                    _ => pos,
+                };
+                let mut pairs = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let Some(k) = it.next() {
+                    let v = it.next().unwrap_or_else(|| INode::empty(k.pos));
+                    pairs.push((k, v));
+                }
+                INode {
+                    pos,
+                    kind: IKind::Map(apply_merge_keys(pairs)),
+                }
+            }
+        };
+        self.push_node(Rc::new(node), anchor, bytes, depth);
+    }
+
+    fn finish(self) -> Result<Option<Node>, SyntaxError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.root.map(|r| r.expand())),
+        }
     }
 }
 
@@ -223,98 +350,29 @@ impl MarkedEventReceiver for Builder {
                     TScalarStyle::Folded => Style::Folded,
                 };
                 let tag = tag.map(|t| t.suffix);
-                let node = Node {
-                    pos,
-                    kind: NodeKind::Scalar { value, style, tag },
-                };
-                self.push_node(node, anchor, 1, 0);
+                let kind = IKind::Scalar { value, style, tag };
+                let bytes = own_bytes(&kind);
+                self.push_node(Rc::new(INode { pos, kind }), anchor, bytes, 0);
             }
             Event::Alias(id) => {
-                let (node, size, depth) = self.anchors.get(&id).cloned().unwrap_or((
-                    Node {
-                        pos,
-                        kind: NodeKind::Scalar {
-                            value: String::new(),
-                            style: Style::Plain,
-                            tag: None,
-                        },
-                    },
-                    1,
-                    0,
-                ));
-                self.alias_nodes = self.alias_nodes.saturating_add(size);
-                if self.alias_nodes > MAX_ALIAS_NODES {
+                let (node, bytes, depth) = match self.anchors.get(&id) {
+                    Some((n, b, d)) => (n.clone(), *b, *d),
+                    None => {
+                        let n = INode::empty(pos);
+                        let b = own_bytes(&n.kind);
+                        (n, b, 0)
+                    }
+                };
+                self.alias_bytes = self.alias_bytes.saturating_add(bytes);
+                if self.alias_bytes > MAX_ALIAS_BYTES {
                     self.fail(pos, "document contains excessive aliasing");
                     return;
                 }
-                self.push_node(node, 0, size, depth);
+                self.push_node(node, 0, bytes, depth);
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame {
-                    kind: FrameKind::Seq,
-                    pos,
-                    anchor,
-                    items: Vec::new(),
-                    size: 1,
-                    depth: 0,
-                });
-            }
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame {
-                    kind: FrameKind::Map,
-                    pos,
-                    anchor,
-                    items: Vec::new(),
-                    size: 1,
-                    depth: 0,
-                });
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let Some(frame) = self.stack.pop() else {
-                    return;
-                };
-                let Frame {
-                    kind,
-                    pos,
-                    anchor,
-                    items,
-                    size,
-                    depth,
-                } = frame;
-                let node = match kind {
-                    FrameKind::Seq => Node {
-                        pos,
-                        kind: NodeKind::Seq(items),
-                    },
-                    FrameKind::Map => {
-                        // Block mappings get a marker past their first key;
-                        // Go reports a mapping at its first key, so take the
-                        // earlier of the two.
-                        let pos = match items.first() {
-                            Some(k) if k.pos < pos => k.pos,
-                            _ => pos,
-                        };
-                        let mut pairs = Vec::with_capacity(items.len() / 2);
-                        let mut it = items.into_iter();
-                        while let Some(k) = it.next() {
-                            let v = it.next().unwrap_or(Node {
-                                pos: k.pos,
-                                kind: NodeKind::Scalar {
-                                    value: String::new(),
-                                    style: Style::Plain,
-                                    tag: None,
-                                },
-                            });
-                            pairs.push((k, v));
-                        }
-                        Node {
-                            pos,
-                            kind: NodeKind::Map(apply_merge_keys(pairs)),
-                        }
-                    }
-                };
-                self.push_node(node, anchor, size, depth);
-            }
+            Event::SequenceStart(anchor, _) => self.start(FrameKind::Seq, pos, anchor),
+            Event::MappingStart(anchor, _) => self.start(FrameKind::Map, pos, anchor),
+            Event::SequenceEnd | Event::MappingEnd => self.end(),
             Event::DocumentEnd => {
                 if self.root.is_some() {
                     self.done = true;
@@ -328,48 +386,44 @@ impl MarkedEventReceiver for Builder {
 /// Expands YAML merge keys (`<<: *anchor` or `<<: [*a, *b]`), as Go's
 /// yaml.v3 does when decoding: keys written in the mapping win over merged
 /// ones, and earlier merged mappings win over later ones.
-fn apply_merge_keys(pairs: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
-    let is_merge = |k: &Node| matches!(&k.kind, NodeKind::Scalar { value, style: Style::Plain, .. } if value == "<<");
+fn apply_merge_keys(pairs: Vec<(Rc<INode>, Rc<INode>)>) -> Vec<(Rc<INode>, Rc<INode>)> {
+    let is_merge = |k: &INode| matches!(&k.kind, IKind::Scalar { value, style: Style::Plain, .. } if value == "<<");
     if !pairs.iter().any(|(k, _)| is_merge(k)) {
         return pairs;
     }
+    let key_text = |n: &INode| match &n.kind {
+        IKind::Scalar { value, .. } => Some(value.clone()),
+        _ => None,
+    };
     let mut own = Vec::with_capacity(pairs.len());
-    let mut merged: Vec<(Node, Node)> = Vec::new();
+    let mut merged: Vec<(Rc<INode>, Rc<INode>)> = Vec::new();
     for (k, v) in pairs {
         if !is_merge(&k) {
             own.push((k, v));
             continue;
         }
-        let sources = match v.kind {
-            NodeKind::Map(m) => vec![m],
-            NodeKind::Seq(items) => items
-                .into_iter()
-                .filter_map(|n| match n.kind {
-                    NodeKind::Map(m) => Some(m),
+        let sources: Vec<&Vec<(Rc<INode>, Rc<INode>)>> = match &v.kind {
+            IKind::Map(m) => vec![m],
+            IKind::Seq(items) => items
+                .iter()
+                .filter_map(|n| match &n.kind {
+                    IKind::Map(m) => Some(m),
                     _ => None,
                 })
                 .collect(),
             // Not mergeable: keep it as a (then unknown) key.
-            kind => {
-                own.push((k, Node { pos: v.pos, kind }));
+            IKind::Scalar { .. } => {
+                own.push((k, v));
                 continue;
             }
         };
         for (mk, mv) in sources.into_iter().flatten() {
-            let key_of = |n: &Node| match &n.kind {
-                NodeKind::Scalar { value, .. } => Some(value.clone()),
-                _ => None,
-            };
-            let name = key_of(&mk);
-            if !merged.iter().any(|(k2, _)| key_of(k2) == name) {
-                merged.push((mk, mv));
+            let name = key_text(mk);
+            if !merged.iter().any(|(k2, _)| key_text(k2) == name) {
+                merged.push((mk.clone(), mv.clone()));
             }
         }
     }
-    let key_text = |n: &Node| match &n.kind {
-        NodeKind::Scalar { value, .. } => Some(value.clone()),
-        _ => None,
-    };
     for (mk, mv) in merged {
         let name = key_text(&mk);
         if !own.iter().any(|(k, _)| key_text(k) == name) {
@@ -388,10 +442,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
         pos: pos_of(e.marker()),
         msg: e.info().to_string(),
     })?;
-    match builder.error {
-        Some(e) => Err(e),
-        None => Ok(builder.root),
-    }
+    builder.finish()
 }
 
 #[cfg(test)]
@@ -456,6 +507,50 @@ mod tests {
         }
         let e = parse(&deep).unwrap_err();
         assert_eq!(e.msg, "document nesting too deep");
+    }
+
+    #[test]
+    fn billion_laughs_fails_fast_with_a_position() {
+        // The classic: 9 levels of 9 references, ~10^9 "lol"s expanded.
+        let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        for w in names.windows(2) {
+            let refs = vec![format!("*{}", w[0]); 9].join(",");
+            bomb.push_str(&format!("{}: &{} [{refs}]\n", w[1], w[1]));
+        }
+        let started = std::time::Instant::now();
+        let e = parse(&bomb).unwrap_err();
+        assert_eq!(e.msg, "document contains excessive aliasing");
+        assert!(e.pos.line > 1 && e.pos.line <= 9, "{:?}", e.pos);
+        // Generous bound for slow debug builds; the bomb itself takes
+        // gigabytes and seconds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn alias_budget_counts_bytes_not_nodes() {
+        // Few nodes (about 11,000) but each a 10 KB string: 100 MB expanded.
+        let big = "x".repeat(10_000);
+        let mut doc = format!("a0: &a0 \"{big}\"\n");
+        for i in 1..5 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(",");
+            doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&doc).unwrap_err();
+        assert_eq!(e.msg, "document contains excessive aliasing");
+        assert_eq!(e.pos.line, 5, "{:?}", e.pos);
+        // Within the budget, aliases expand into independent copies.
+        let ok = parse(&format!("a: &a \"{big}\"\nb: [*a, *a]\n"))
+            .unwrap()
+            .unwrap();
+        let NodeKind::Map(m) = &ok.kind else {
+            panic!("map")
+        };
+        let NodeKind::Seq(s) = &m[1].1.kind else {
+            panic!("seq")
+        };
+        assert_eq!(s.len(), 2);
+        assert!(matches!(&s[1].kind, NodeKind::Scalar { value, .. } if value.len() == 10_000));
     }
 
     #[test]

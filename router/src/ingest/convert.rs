@@ -55,7 +55,9 @@ pub fn to_batches(
     max_future_ms: i64,
 ) -> Result<(Vec<SeriesBatch>, RequestCounts), InvalidSeries> {
     let mut counts = RequestCounts::default();
-    let mut out = Vec::with_capacity(req.timeseries.len());
+    // Grown as series pass validation, not reserved from the request's
+    // own length.
+    let mut out = Vec::new();
     for (index, mut ts) in req.timeseries.into_iter().enumerate() {
         counts.series += 1;
         counts.samples += ts.samples.len();
@@ -85,7 +87,7 @@ pub fn to_batches(
         if let Some(t) = too_new {
             return Err(fail(&ts, SeriesError::TooFarInFuture { t, max_future_ms }));
         }
-        let mut histograms = Vec::with_capacity(ts.histograms.len());
+        let mut histograms = Vec::new();
         for h in &ts.histograms {
             match to_float_histogram(h) {
                 Ok(fh) => histograms.push(HistogramSample {

@@ -10,6 +10,14 @@
 //!   does not for 1.0).
 //! - A body over `max_body_bytes` → 413; one whose snappy header announces
 //!   more than `max_decompressed_bytes` → 413.
+//! - Before decoding, a cheap scan of the protobuf fields counts the
+//!   series and samples: more than `max_series_per_request` or
+//!   `max_samples_per_request` → 400 (reasons `too_many_series`,
+//!   `too_many_samples`), so a small body of empty entries cannot make the
+//!   decoder allocate hundreds of megabytes.
+//! - Decompressed bytes in flight (decoding and converting) are bounded by
+//!   `max_inflight_decompressed_bytes`; a request that cannot get room
+//!   within `inflight_wait` → 503 with `Retry-After` (senders retry 5xx).
 //! - Not snappy, truncated, bad protobuf, non-UTF-8 strings → 400.
 //! - A series with unsorted or duplicate label names, an empty label name,
 //!   no metric name, too many labels, too-long names or values, or a sample
@@ -28,10 +36,12 @@
 //! transports (the Kafka metrics topic carries the same payloads).
 
 mod convert;
+mod scan;
 pub mod metrics;
 pub mod proto;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -41,6 +51,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use prometheus::Registry;
 use prost::Message;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use convert::{InvalidSeries, RequestCounts, SeriesError};
 pub use metrics::IngestMetrics;
@@ -52,8 +63,18 @@ use crate::store::{AppendError, BatchError, BatchOutcome, Store};
 pub struct IngestConfig {
     /// Largest accepted (compressed) body; default 32 MiB.
     pub max_body_bytes: usize,
-    /// Largest accepted decompressed body; default 128 MiB.
+    /// Largest accepted decompressed body; default 64 MiB.
     pub max_decompressed_bytes: usize,
+    /// Most `timeseries` entries in one request; default 100,000.
+    pub max_series_per_request: usize,
+    /// Most samples plus histograms in one request; default 1,000,000.
+    pub max_samples_per_request: usize,
+    /// Decompressed bytes all requests being decoded may hold together;
+    /// default 256 MiB.
+    pub max_inflight_decompressed_bytes: usize,
+    /// How long a request waits for room under that bound before a 503;
+    /// default 5 s.
+    pub inflight_wait: Duration,
     /// How far ahead of the receiver's clock a sample may be, in ms
     /// (default 10 minutes, as Prometheus).
     pub max_future_ms: i64,
@@ -63,7 +84,11 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             max_body_bytes: 32 << 20,
-            max_decompressed_bytes: 128 << 20,
+            max_decompressed_bytes: 64 << 20,
+            max_series_per_request: 100_000,
+            max_samples_per_request: 1_000_000,
+            max_inflight_decompressed_bytes: 256 << 20,
+            inflight_wait: Duration::from_secs(5),
             max_future_ms: 600_000,
         }
     }
@@ -80,6 +105,12 @@ pub enum IngestError {
     TooLarge { limit: usize },
     #[error("decompressed body would be {size} bytes, over the limit of {limit}")]
     DecompressedTooLarge { size: usize, limit: usize },
+    #[error("request has more than {limit} series; split it into smaller requests")]
+    TooManySeries { limit: usize },
+    #[error("request has more than {limit} samples; split it into smaller requests")]
+    TooManySamples { limit: usize },
+    #[error("too many requests being decoded; retry later")]
+    Overloaded,
     #[error("body is not valid snappy (block format): {0}")]
     Snappy(#[from] snap::Error),
     #[error("body is not a valid prometheus.WriteRequest: {0}")]
@@ -105,6 +136,7 @@ impl IngestError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             IngestError::SeriesLimit(_) => StatusCode::TOO_MANY_REQUESTS,
+            IngestError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -115,6 +147,9 @@ impl IngestError {
             IngestError::ContentType(_) => "content_type",
             IngestError::Encoding(_) => "content_encoding",
             IngestError::TooLarge { .. } | IngestError::DecompressedTooLarge { .. } => "too_large",
+            IngestError::TooManySeries { .. } => "too_many_series",
+            IngestError::TooManySamples { .. } => "too_many_samples",
+            IngestError::Overloaded => "overloaded",
             IngestError::Snappy(_) => "snappy",
             IngestError::Protobuf(_) => "protobuf",
             IngestError::Body(_) => "body",
@@ -142,6 +177,8 @@ struct Inner {
     cfg: IngestConfig,
     metrics: IngestMetrics,
     clock: Box<dyn Fn() -> i64 + Send + Sync>,
+    /// One permit per decompressed byte in flight.
+    inflight: Arc<Semaphore>,
 }
 
 /// Shared receiver state (cheap to clone).
@@ -185,8 +222,9 @@ impl IngestState {
         Ok(IngestState {
             inner: Arc::new(Inner {
                 store,
-                cfg,
                 metrics: IngestMetrics::new(registry)?,
+                inflight: Arc::new(Semaphore::new(inflight_total(&cfg))),
+                cfg,
                 clock: Box::new(clock),
             }),
         })
@@ -200,21 +238,66 @@ impl IngestState {
         &self.inner.cfg
     }
 
+    /// The decompressed size a body announces, checked against the limit.
+    fn announced_size(&self, body: &[u8]) -> Result<usize, IngestError> {
+        let limit = self.inner.cfg.max_decompressed_bytes;
+        let size = snap::raw::decompress_len(body)?;
+        if size > limit {
+            return Err(IngestError::DecompressedTooLarge { size, limit });
+        }
+        Ok(size)
+    }
+
+    /// Permits for `size` decompressed bytes (a body larger than the whole
+    /// budget takes all of it).
+    fn permits_for(&self, size: usize) -> u32 {
+        let total = inflight_total(&self.inner.cfg);
+        u32::try_from(size.clamp(1, total)).unwrap_or(u32::MAX)
+    }
+
+    /// Waits (up to `inflight_wait`) for room for `size` decompressed bytes.
+    async fn reserve(&self, size: usize) -> Result<OwnedSemaphorePermit, IngestError> {
+        let n = self.permits_for(size);
+        let sem = self.inner.inflight.clone();
+        match tokio::time::timeout(self.inner.cfg.inflight_wait, sem.acquire_many_owned(n)).await {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(IngestError::Overloaded),
+        }
+    }
+
     /// Decompresses, decodes, validates and appends one snappy-compressed
-    /// `WriteRequest`, updating the sample metrics.
+    /// `WriteRequest`, updating the sample metrics. Does not wait for room
+    /// under `max_inflight_decompressed_bytes`: refuses with
+    /// [`IngestError::Overloaded`] instead.
     pub fn ingest_body(&self, body: &[u8]) -> Result<WriteSummary, IngestError> {
+        self.inner.metrics.received_bytes.inc_by(body.len() as u64);
+        let size = self.announced_size(body)?;
+        let _permit = self
+            .inner
+            .inflight
+            .clone()
+            .try_acquire_many_owned(self.permits_for(size))
+            .map_err(|_| IngestError::Overloaded)?;
+        self.ingest_reserved(body)
+    }
+
+    /// [`ingest_body`](Self::ingest_body) once room is reserved.
+    fn ingest_reserved(&self, body: &[u8]) -> Result<WriteSummary, IngestError> {
         let cfg = &self.inner.cfg;
         let m = &self.inner.metrics;
-        m.received_bytes.inc_by(body.len() as u64);
-        let size = snap::raw::decompress_len(body)?;
-        if size > cfg.max_decompressed_bytes {
-            return Err(IngestError::DecompressedTooLarge {
-                size,
-                limit: cfg.max_decompressed_bytes,
-            });
-        }
+        self.announced_size(body)?;
         let raw = snap::raw::Decoder::new().decompress_vec(body)?;
+        scan::check_counts(
+            &raw,
+            cfg.max_series_per_request,
+            cfg.max_samples_per_request,
+        )
+        .map_err(|e| match e {
+            scan::Exceeded::Series { limit } => IngestError::TooManySeries { limit },
+            scan::Exceeded::Samples { limit } => IngestError::TooManySamples { limit },
+        })?;
         let req = proto::WriteRequest::decode(raw.as_slice())?;
+        drop(raw);
         let max_t = (self.inner.clock)().saturating_add(cfg.max_future_ms);
         let (batches, counts) = convert::to_batches(req, max_t, cfg.max_future_ms)?;
         m.exemplars_ignored.inc_by(counts.exemplars as u64);
@@ -268,8 +351,18 @@ impl IngestState {
             }
         };
         m.requests.with_label_values(&[code.as_str()]).inc();
+        if code == StatusCode::SERVICE_UNAVAILABLE {
+            return (code, [(header::RETRY_AFTER, "1")], body).into_response();
+        }
         (code, body).into_response()
     }
+}
+
+/// The in-flight budget in permits (a semaphore holds at most
+/// `Semaphore::MAX_PERMITS`, and one acquisition at most `u32::MAX`).
+fn inflight_total(cfg: &IngestConfig) -> usize {
+    cfg.max_inflight_decompressed_bytes
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize))
 }
 
 /// Bodies above this many bytes are ingested on the blocking pool.
@@ -318,17 +411,29 @@ async fn write(
     });
     let r = match body {
         Err(e) => Err(e),
-        // Large bodies take milliseconds to decode: keep them off the
-        // async workers.
-        Ok(b) if b.len() > BLOCKING_THRESHOLD => {
-            let st2 = st.clone();
-            tokio::task::spawn_blocking(move || st2.ingest_body(&b).map(|_| ()))
-                .await
-                .unwrap_or_else(|e| Err(IngestError::Body(format!("ingest task failed: {e}"))))
-        }
-        Ok(b) => st.ingest_body(&b).map(|_| ()),
+        Ok(b) => ingest_http(&st, b).await,
     };
     st.respond(r)
+}
+
+/// Reserves room for the decompressed body (waiting a bounded time), then
+/// ingests it.
+async fn ingest_http(st: &IngestState, b: Bytes) -> Result<(), IngestError> {
+    st.inner.metrics.received_bytes.inc_by(b.len() as u64);
+    let size = st.announced_size(&b)?;
+    let permit = st.reserve(size).await?;
+    // Large bodies take milliseconds to decode: keep them off the async
+    // workers.
+    let r = if b.len() > BLOCKING_THRESHOLD {
+        let st2 = st.clone();
+        tokio::task::spawn_blocking(move || st2.ingest_reserved(&b).map(|_| ()))
+            .await
+            .unwrap_or_else(|e| Err(IngestError::Body(format!("ingest task failed: {e}"))))
+    } else {
+        st.ingest_reserved(&b).map(|_| ())
+    };
+    drop(permit);
+    r
 }
 
 /// `POST /api/v1/write`, with the body limit applied.
@@ -338,4 +443,52 @@ pub fn routes(state: IngestState) -> axum::Router {
         .route("/api/v1/write", post(write))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// A snappy body of `n` zero bytes (not a valid request: it only has
+    /// to get as far as the in-flight reservation).
+    fn body(n: usize) -> Vec<u8> {
+        snap::raw::Encoder::new()
+            .compress_vec(&vec![0u8; n])
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inflight_budget_makes_requests_wait_then_503() {
+        let cfg = IngestConfig {
+            max_inflight_decompressed_bytes: 1000,
+            inflight_wait: Duration::from_secs(2),
+            ..IngestConfig::default()
+        };
+        let st = IngestState::new(Arc::new(Store::default()), cfg, &Registry::new()).unwrap();
+        let app = routes(st.clone());
+        // Another request holds 900 of the 1000 bytes.
+        let held = st.inner.inflight.clone().acquire_many_owned(900).await.unwrap();
+        let post = |n: usize| {
+            app.clone()
+                .oneshot(Request::post("/api/v1/write").body(Body::from(body(n))).unwrap())
+        };
+        // 100 bytes fit: the request goes on (and fails later, as protobuf).
+        let resp = post(100).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        // 500 bytes wait, then give up with 503 and Retry-After.
+        let t0 = tokio::time::Instant::now();
+        let resp = post(500).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        assert!(t0.elapsed() >= Duration::from_secs(2));
+        // The sync path does not wait.
+        assert!(matches!(st.ingest_body(&body(500)), Err(IngestError::Overloaded)));
+        drop(held);
+        let resp = post(500).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(st.inner.inflight.available_permits(), 1000);
+    }
 }

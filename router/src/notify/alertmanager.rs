@@ -342,7 +342,7 @@ impl Inner {
             return Attempt::Done;
         }
         let after = retry_after(resp.headers());
-        let text = resp.text().await.unwrap_or_default();
+        let text = read_prefix(resp, MAX_ERROR_BODY).await;
         let snippet: String = text.chars().take(256).collect();
         let reason = format!("bad response status {status}: {}", snippet.trim());
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
@@ -351,6 +351,25 @@ impl Inner {
             Attempt::Fatal(reason)
         }
     }
+}
+
+/// The most bytes of an error response body read (for the log message).
+const MAX_ERROR_BODY: usize = 4096;
+
+/// Reads at most `limit` bytes of the body, chunk by chunk, and stops
+/// there (a misbehaving server cannot make us buffer a huge body).
+async fn read_prefix(mut resp: reqwest::Response, limit: usize) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(limit - buf.len());
+                buf.extend_from_slice(&chunk[..take]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 impl AlertSink for AlertmanagerClient {

@@ -31,6 +31,7 @@ use super::metrics::RuleMetrics;
 use super::{EvalOptions, GroupSpec, PromqlEngine, RuleStorage};
 use crate::notify::AlertSink;
 use crate::state::{StateError, StateStore};
+use crate::store::AppendError;
 
 /// Wall-clock time in ms since the Unix epoch.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -43,9 +44,10 @@ pub type Loader =
 /// with ingest, so it appends through `&self`.
 pub trait SharedStore: Send + Sync {
     fn reader(&self) -> &dyn Storage;
-    /// Appends one sample; rejected samples (out of order, too old) are
-    /// dropped, as upstream does.
-    fn append(&self, labels: &Labels, t: i64, v: f64);
+    /// Appends one sample. A refused sample (out of order, too old, bad
+    /// labels) is dropped by the manager, which logs it at `warn` and
+    /// counts it in `watchfire_rule_results_dropped_total{reason}`.
+    fn append(&self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError>;
 }
 
 impl SharedStore for crate::store::Store {
@@ -53,22 +55,40 @@ impl SharedStore for crate::store::Store {
         self
     }
 
-    fn append(&self, labels: &Labels, t: i64, v: f64) {
-        if let Err(e) = crate::store::Store::append(self, labels, t, v) {
-            tracing::debug!(series = %labels, error = %e, "rule result discarded");
-        }
+    /// Rule results are internal series: exempt from the series limit
+    /// that remote_write fills, so alerts cannot be crowded out.
+    fn append(&self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
+        crate::store::Store::append_internal(self, labels, t, v).map(|_| ())
     }
 }
 
-struct Shared<'a>(&'a dyn SharedStore);
+/// Appends through `store`, dropping (with a warning and a count) what it
+/// refuses.
+fn append_or_count(
+    store: &dyn SharedStore,
+    metrics: &RuleMetrics,
+    labels: &Labels,
+    t: i64,
+    v: f64,
+) {
+    if let Err(e) = store.append(labels, t, v) {
+        metrics.dropped.with_label_values(&[e.reason()]).inc();
+        tracing::warn!(series = %labels, error = %e, "rule result discarded");
+    }
+}
+
+struct Shared<'a> {
+    store: &'a dyn SharedStore,
+    metrics: &'a RuleMetrics,
+}
 
 impl RuleStorage for Shared<'_> {
     fn storage(&self) -> &dyn Storage {
-        self.0.reader()
+        self.store.reader()
     }
 
     fn append(&mut self, labels: &Labels, t: i64, v: f64) {
-        self.0.append(labels, t, v);
+        append_or_count(self.store, self.metrics, labels, t, v);
     }
 }
 
@@ -462,18 +482,46 @@ async fn run_group(
     }
 }
 
+/// Runs blocking work from async code: on a multi-threaded runtime via
+/// `block_in_place` (the worker's other tasks move to another worker while
+/// `f` runs); on a current-thread runtime (tests) inline, since there is
+/// no other worker to hand over to.
+fn off_workers<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 fn lock(g: &Mutex<Group>) -> std::sync::MutexGuard<'_, Group> {
     g.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// One evaluation of a group at `ts`. The PromQL work (under the group's
+/// lock) and the redb commit (an fsync) are blocking: they run through
+/// [`off_workers`]; metrics and the alert send stay async.
 async fn eval_once(inner: &Inner, group: &Mutex<Group>, key: &str, ts: i64) {
     let started = std::time::Instant::now();
-    let (out, state) = {
-        let mut g = lock(group);
-        let out = g.eval(&mut Shared(&*inner.store), ts);
-        let state = inner.state.as_ref().map(|_| g.state());
-        (out, state)
-    };
+    let out = off_workers(|| {
+        let (out, state) = {
+            let mut g = lock(group);
+            let mut shared = Shared {
+                store: &*inner.store,
+                metrics: &inner.metrics,
+            };
+            let out = g.eval(&mut shared, ts);
+            let state = inner.state.as_ref().map(|_| g.state());
+            (out, state)
+        };
+        if let (Some(store), Some(state)) = (&inner.state, state) {
+            if let Err(e) = store.save_group(key, &state) {
+                tracing::error!(group = key, error = %e, "persisting alert state failed");
+            }
+        }
+        out
+    });
     let m = &inner.metrics;
     let k = &[key];
     m.iterations.with_label_values(k).inc();
@@ -488,11 +536,6 @@ async fn eval_once(inner: &Inner, group: &Mutex<Group>, key: &str, ts: i64) {
     m.last_duration.with_label_values(k).set(took);
     m.last_eval.with_label_values(k).set(ts as f64 / 1000.0);
     m.last_samples.with_label_values(k).set(out.samples as f64);
-    if let (Some(store), Some(state)) = (&inner.state, state) {
-        if let Err(e) = store.save_group(key, &state) {
-            tracing::error!(group = key, error = %e, "persisting alert state failed");
-        }
-    }
     if !out.alerts.is_empty() {
         if let Err(e) = inner.sink.send(&out.alerts).await {
             tracing::warn!(group = key, error = %e, "sending alerts failed");
@@ -604,7 +647,7 @@ async fn reload(
         let _ = r.task.await;
         let series = lock(&r.group).written_series();
         for l in series {
-            inner.store.append(&l, now, stale_nan());
+            append_or_count(&*inner.store, &inner.metrics, &l, now, stale_nan());
         }
         inner.metrics.forget(&key);
         if let Some(s) = &inner.state {

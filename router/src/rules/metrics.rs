@@ -20,6 +20,8 @@ pub(crate) struct RuleMetrics {
     pub interval: GaugeVec,
     pub reload_ok: prometheus::Gauge,
     pub reload_time: prometheus::Gauge,
+    /// Rule results the store refused, by [`AppendError::reason`](crate::store::AppendError::reason).
+    pub dropped: CounterVec,
 }
 
 impl RuleMetrics {
@@ -72,8 +74,16 @@ impl RuleMetrics {
                 "watchfire_rules_config_last_reload_success_timestamp_seconds",
                 "Timestamp of the last successful rule files reload.",
             )?,
+            dropped: CounterVec::new(
+                Opts::new(
+                    "watchfire_rule_results_dropped_total",
+                    "Rule results (recording-rule samples, ALERTS series, stale markers) the store refused, by reason.",
+                ),
+                &["reason"],
+            )?,
         };
         reg.register(Box::new(m.eval_duration.clone()))?;
+        reg.register(Box::new(m.dropped.clone()))?;
         reg.register(Box::new(m.group_duration.clone()))?;
         for v in [
             &m.last_duration,

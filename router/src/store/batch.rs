@@ -137,7 +137,7 @@ impl Store {
                     None => match self.reserve_series() {
                         Ok(()) => {
                             out.series_created += 1;
-                            shard.create(&b.labels)
+                            shard.create(&b.labels, false)
                         }
                         Err(e) => {
                             let n = b.samples.len() + b.histograms.len();

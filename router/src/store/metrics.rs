@@ -1,7 +1,9 @@
 //! Store metrics, read from [`Store::stats`] at scrape time by a custom
 //! collector (the store itself stays free of metric plumbing).
 //!
-//! Exposed: `watchfire_store_series`, `watchfire_store_samples`,
+//! Exposed: `watchfire_store_series` (all series),
+//! `watchfire_store_internal_series` (written by the router itself, exempt
+//! from the series limit), `watchfire_store_samples`,
 //! `watchfire_store_histogram_samples`, `watchfire_store_memory_bytes`,
 //! `watchfire_store_memory_bytes_per_series`, `watchfire_store_max_series`,
 //! `watchfire_store_appended_samples_total`,
@@ -23,6 +25,7 @@ use super::Store;
 pub struct StoreCollector {
     store: Arc<Store>,
     series: IntGauge,
+    internal: IntGauge,
     samples: IntGauge,
     histograms: IntGauge,
     bytes: IntGauge,
@@ -46,6 +49,10 @@ impl StoreCollector {
             series: g(
                 "watchfire_store_series",
                 "Live series in the in-memory store.",
+            )?,
+            internal: g(
+                "watchfire_store_internal_series",
+                "Live series written by the router itself (alerts, rules, self-metrics), exempt from the series limit.",
             )?,
             samples: g(
                 "watchfire_store_samples",
@@ -94,6 +101,7 @@ impl StoreCollector {
         let st = self.store.stats();
         let set = |g: &IntGauge, v: usize| g.set(i64::try_from(v).unwrap_or(i64::MAX));
         set(&self.series, st.series);
+        set(&self.internal, st.internal_series);
         set(&self.samples, st.samples);
         set(&self.histograms, st.histogram_samples);
         set(&self.bytes, st.bytes);
@@ -115,9 +123,10 @@ impl StoreCollector {
         }
     }
 
-    fn parts(&self) -> [&dyn Collector; 11] {
+    fn parts(&self) -> [&dyn Collector; 12] {
         [
             &self.series,
+            &self.internal,
             &self.samples,
             &self.histograms,
             &self.bytes,

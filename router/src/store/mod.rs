@@ -14,7 +14,10 @@
 //!
 //! Protection: a global series limit (new series beyond it fail with
 //! [`AppendError::SeriesLimit`]), a limit on labels per series and on label
-//! name and value lengths. Memory is estimated per series (labels, index
+//! name and value lengths. Series the router writes itself (alerts,
+//! recording rules, self-metrics) go through [`Store::append_internal`]:
+//! they are exempt from the series limit, so a full store cannot silence
+//! alerting, and are counted apart ([`StoreStats::internal_series`]). Memory is estimated per series (labels, index
 //! entries, sample buffers) and reported by [`Store::stats`].
 
 mod batch;
@@ -126,7 +129,10 @@ impl AppendError {
 /// A point-in-time picture of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStats {
+    /// All live series, internal ones included.
     pub series: usize,
+    /// Live series created through [`Store::append_internal`].
+    pub internal_series: usize,
     pub samples: usize,
     pub histogram_samples: usize,
     /// Estimated bytes held (labels, index, sample buffers).
@@ -191,7 +197,10 @@ impl Counters {
 pub struct Store {
     cfg: StoreConfig,
     shards: Box<[RwLock<Shard>]>,
+    /// Live series subject to the series limit.
     series: AtomicUsize,
+    /// Live internal series (exempt from the limit).
+    internal: AtomicUsize,
     /// Samples older than this are refused (set by `gc`).
     min_valid_t: AtomicI64,
     counters: Counters,
@@ -210,6 +219,7 @@ impl Store {
             shards: (0..n).map(|_| RwLock::new(Shard::default())).collect(),
             cfg,
             series: AtomicUsize::new(0),
+            internal: AtomicUsize::new(0),
             min_valid_t: AtomicI64::new(i64::MIN),
             counters: Counters::default(),
         }
@@ -278,10 +288,12 @@ impl Store {
             .map_err(|_| AppendError::SeriesLimit { limit })
     }
 
-    /// Runs `f` on the series for `labels`, creating it when needed.
+    /// Runs `f` on the series for `labels`, creating it when needed
+    /// (`internal` series skip the series limit).
     fn with_series<R>(
         &self,
         labels: &Labels,
+        internal: bool,
         f: impl FnOnce(&mut series::MemSeries) -> Result<R, AppendError>,
     ) -> Result<R, AppendError> {
         let mut shard = self.shards[self.shard_of(labels)].write();
@@ -289,16 +301,37 @@ impl Store {
             return f(s);
         }
         self.validate_labels(labels)?;
-        self.reserve_series()?;
+        if internal {
+            self.internal.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.reserve_series()?;
+        }
         self.counters.created.fetch_add(1, Ordering::Relaxed);
-        f(shard.create(labels))
+        f(shard.create(labels, internal))
     }
 
     /// Appends one float sample (stale markers are stored as given).
     pub fn append(&self, labels: &Labels, t: i64, v: f64) -> Result<Appended, AppendError> {
         let r = self
             .check_time(t)
-            .and_then(|()| self.with_series(labels, |s| s.append(t, v)));
+            .and_then(|()| self.with_series(labels, false, |s| s.append(t, v)));
+        self.count(&r);
+        r
+    }
+
+    /// Appends one float sample the router produced itself (alert series,
+    /// recording-rule results, self-metrics). Like [`append`](Self::append)
+    /// except that creating the series is exempt from `max_series`: the
+    /// label limits, ordering and retention rules still apply.
+    pub fn append_internal(
+        &self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<Appended, AppendError> {
+        let r = self
+            .check_time(t)
+            .and_then(|()| self.with_series(labels, true, |s| s.append(t, v)));
         self.count(&r);
         r
     }
@@ -312,7 +345,7 @@ impl Store {
     ) -> Result<Appended, AppendError> {
         let r = self
             .check_time(t)
-            .and_then(|()| self.with_series(labels, |s| s.append_histogram(t, h)));
+            .and_then(|()| self.with_series(labels, false, |s| s.append_histogram(t, h)));
         self.count(&r);
         r
     }
@@ -341,12 +374,16 @@ impl Store {
         let cutoff = now_ms.saturating_sub(self.cfg.retention_ms.max(keep_ms));
         self.min_valid_t.fetch_max(cutoff, Ordering::Relaxed);
         let mut g = GcStats::default();
+        let mut internal = 0;
         for shard in self.shards.iter() {
             let r = shard.write().gc(cutoff);
             g.samples_removed += r.samples;
             g.series_removed += r.series;
+            internal += r.internal;
         }
-        self.series.fetch_sub(g.series_removed, Ordering::AcqRel);
+        self.series
+            .fetch_sub(g.series_removed - internal, Ordering::AcqRel);
+        self.internal.fetch_sub(internal, Ordering::AcqRel);
         self.counters
             .removed
             .fetch_add(g.series_removed as u64, Ordering::Relaxed);
@@ -357,8 +394,9 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         let mut st = StoreStats::default();
         for shard in self.shards.iter() {
-            let (series, samples, hist, bytes) = shard.read().usage();
+            let (series, samples, hist, bytes, internal) = shard.read().usage();
             st.series += series;
+            st.internal_series += internal;
             st.samples += samples;
             st.histogram_samples += hist;
             st.bytes += bytes;
@@ -377,9 +415,14 @@ impl Store {
         st
     }
 
-    /// The number of live series (cheap).
+    /// The number of live series, internal ones included (cheap).
     pub fn series_count(&self) -> usize {
-        self.series.load(Ordering::Acquire)
+        self.series.load(Ordering::Acquire) + self.internal.load(Ordering::Acquire)
+    }
+
+    /// The number of live internal series (cheap).
+    pub fn internal_series_count(&self) -> usize {
+        self.internal.load(Ordering::Acquire)
     }
 
     /// The estimated bytes of one series, if it exists.

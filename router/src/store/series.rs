@@ -67,6 +67,9 @@ pub(crate) struct MemSeries {
     pub histograms: VecDeque<HistogramSample>,
     /// Fixed bytes (labels, index entries) computed once at creation.
     fixed_bytes: usize,
+    /// Created by the router itself (rule results, self-metrics): exempt
+    /// from the series limit and counted apart.
+    pub internal: bool,
 }
 
 impl MemSeries {
@@ -77,6 +80,7 @@ impl MemSeries {
             samples: VecDeque::new(),
             histograms: VecDeque::new(),
             fixed_bytes,
+            internal: false,
         }
     }
 

@@ -22,6 +22,8 @@ pub(crate) struct Shard {
 pub(crate) struct ShardGc {
     pub samples: usize,
     pub series: usize,
+    /// Of `series`, how many were internal.
+    pub internal: usize,
 }
 
 impl Shard {
@@ -36,8 +38,8 @@ impl Shard {
     }
 
     /// Creates a series (the caller checked it is absent and reserved
-    /// room under the series limit) and returns it.
-    pub fn create(&mut self, labels: &Labels) -> &mut MemSeries {
+    /// room under the series limit, unless `internal`) and returns it.
+    pub fn create(&mut self, labels: &Labels, internal: bool) -> &mut MemSeries {
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -50,7 +52,9 @@ impl Shard {
         self.index.add(id, labels);
         self.by_labels.insert(labels.clone(), id);
         let slot = &mut self.slots[id as usize];
-        slot.insert(MemSeries::new(labels.clone()))
+        let s = slot.insert(MemSeries::new(labels.clone()));
+        s.internal = internal;
+        s
     }
 
     fn live_ids(&self) -> Vec<SeriesId> {
@@ -104,6 +108,7 @@ impl Shard {
                     self.by_labels.remove(&s.labels);
                     self.free.push(id as SeriesId);
                     r.series += 1;
+                    r.internal += usize::from(s.internal);
                 }
             }
         }
@@ -118,11 +123,12 @@ impl Shard {
         r
     }
 
-    /// (series, float samples, histogram samples, bytes).
-    pub fn usage(&self) -> (usize, usize, usize, usize) {
-        let mut u = (0, 0, 0, 0);
+    /// (series, float samples, histogram samples, bytes, internal series).
+    pub fn usage(&self) -> (usize, usize, usize, usize, usize) {
+        let mut u = (0, 0, 0, 0, 0);
         for s in self.slots.iter().flatten() {
             u.0 += 1;
+            u.4 += usize::from(s.internal);
             u.1 += s.samples.len();
             u.2 += s.histograms.len();
             u.3 += s.bytes();

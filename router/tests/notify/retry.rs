@@ -257,3 +257,53 @@ fn rejects_bad_config() {
         assert!(AlertmanagerClient::new(cfg, m.clone()).is_err(), "{urls:?}");
     }
 }
+
+/// A server that answers every request with a 400 whose chunked body never
+/// ends; returns its base URL and a counter of body bytes it wrote.
+async fn endless_error_body() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let w = written.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let w = w.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = sock.read(&mut buf).await;
+                let head = "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+                // Stop at 1 GiB so a client that reads it all ends eventually.
+                for _ in 0..(1 << 17) {
+                    if sock.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    w.fetch_add(8192, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), written)
+}
+
+#[tokio::test]
+async fn error_bodies_are_read_only_up_to_a_limit() {
+    let (url, written) = endless_error_body().await;
+    let (client, _) = client(&url, None, 1);
+    let res = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.send(&[alert(&[("alertname", "X")], &[], 0, None)]),
+    )
+    .await
+    .expect("the client must not read the whole body");
+    let err = res.expect_err("400 is fatal").to_string();
+    assert!(err.contains("bad response status 400"), "{err}");
+    assert!(err.contains("xxxx"), "{err}");
+    // Socket buffers let the server get ahead a little, never by 1 GiB.
+    let w = written.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(w < 64 << 20, "server wrote {w} bytes");
+}

@@ -99,7 +99,7 @@ fn store() -> Arc<Store> {
     let s = Arc::new(Store::default());
     let l = labels("up{job=a}");
     for i in 0..240 {
-        SharedStore::append(&*s, &l, BASE + i * 15_000, 0.0);
+        SharedStore::append(&*s, &l, BASE + i * 15_000, 0.0).unwrap();
     }
     s
 }
@@ -248,4 +248,71 @@ async fn reload_keeps_state_and_broken_files_keep_old_rules() {
         .unwrap();
     assert!(watchfire_promql::storage::is_stale_nan(last.v), "{last:?}");
     m.stop().await;
+}
+
+fn counter_with(reg: &prometheus::Registry, name: &str, label: (&str, &str)) -> f64 {
+    reg.gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == label.0 && l.value() == label.1)
+        })
+        .map(|m| m.get_counter().value())
+        .sum()
+}
+
+#[tokio::test(start_paused = true)]
+async fn rule_results_survive_a_full_store_and_refusals_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.rules");
+    std::fs::write(
+        &file,
+        concat!(
+            "alert Down 0 up == 0\n",
+            "record job:up up\n",
+            "record a_recording_rule_named_too_long up\n",
+        ),
+    )
+    .unwrap();
+    let clock = clock();
+    // remote_write has filled the series limit; label values of 20 bytes
+    // at most.
+    let store = Arc::new(Store::new(watchfire_router::store::StoreConfig {
+        max_series: 1,
+        max_label_value_len: 20,
+        ..Default::default()
+    }));
+    let l = labels("up{job=a}");
+    for i in 0..240 {
+        store.append(&l, BASE + i * 15_000, 0.0).unwrap();
+    }
+    assert!(store.append(&labels("other{}"), BASE, 0.0).is_err());
+    let sink = Arc::new(Collect(Mutex::new(Vec::new()), Some(clock.clone())));
+    let reg = prometheus::Registry::new();
+    let shared: Arc<dyn SharedStore> = store.clone();
+    let m = Manager::start(config(&file, None, &clock), shared, sink.clone(), &reg).unwrap();
+    run_for(2 * 60).await;
+    m.stop().await;
+    use watchfire_promql::labels::{MatchOp, Matcher};
+    use watchfire_promql::Storage;
+    let names = |n: &str| {
+        store
+            .select(&[Matcher::new(MatchOp::Equal, "__name__", n).unwrap()], 0, i64::MAX)
+            .len()
+    };
+    assert_eq!(names("ALERTS"), 1);
+    assert_eq!(names("ALERTS_FOR_STATE"), 1);
+    assert_eq!(names("job:up"), 1);
+    assert_eq!(store.internal_series_count(), 3);
+    // The long record name breaks the label limit: refused, counted.
+    let dropped = counter_with(
+        &reg,
+        "watchfire_rule_results_dropped_total",
+        ("reason", "label_value_too_long"),
+    );
+    assert_eq!(names("a_recording_rule_named_too_long"), 0);
+    assert!(dropped >= 1.0, "dropped {dropped}");
 }

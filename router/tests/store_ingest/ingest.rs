@@ -531,3 +531,48 @@ async fn large_write_is_accepted() {
     assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
     assert_eq!(h.store.series_count(), 20_001);
 }
+
+#[tokio::test]
+async fn count_bombs_are_refused_before_decoding() {
+    // Each case: a body, the reason label, a substring of the answer. The
+    // bodies end in a broken field: had they been decoded, the answer
+    // would be a protobuf error instead.
+    let empty_series = {
+        let mut raw = [0x0a, 0x00].repeat(1_000_000);
+        raw.extend_from_slice(&[0x0a, 0xff]);
+        raw
+    };
+    let empty_samples = {
+        let mut ts = series(&[("__name__", "m")], &[]);
+        ts.samples = vec![Sample::default(); 1_000_001];
+        let mut raw = req(vec![ts]);
+        raw.extend_from_slice(&[0x0a, 0xff]);
+        raw
+    };
+    let cases = [
+        (empty_series, "too_many_series", "more than 100000 series"),
+        (empty_samples, "too_many_samples", "more than 1000000 samples"),
+    ];
+    for (raw, reason, text) in cases {
+        let body = snappy(&raw);
+        assert!(body.len() < 1 << 20, "{reason}: {} bytes", body.len());
+        let h = harness(StoreConfig::default(), IngestConfig::default());
+        let before = everything(&h.store);
+        let (status, answer) = post(&h.app, body, STD).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reason}: {answer}");
+        assert!(answer.contains(text), "{reason}: {answer}");
+        let metrics = h.metrics.encode();
+        let line = format!("watchfire_remote_write_request_errors_total{{reason=\"{reason}\"}} 1");
+        assert!(metrics.contains(&line), "{reason}: {metrics}");
+        assert_eq!(everything(&h.store), before, "{reason}: store changed");
+    }
+}
+
+#[test]
+fn default_limits_are_tight() {
+    let cfg = IngestConfig::default();
+    assert_eq!(cfg.max_decompressed_bytes, 64 << 20);
+    assert_eq!(cfg.max_series_per_request, 100_000);
+    assert_eq!(cfg.max_samples_per_request, 1_000_000);
+    assert_eq!(cfg.max_inflight_decompressed_bytes, 256 << 20);
+}

@@ -506,3 +506,48 @@ fn store_metrics_are_exported() {
         .encode()
         .contains("watchfire_store_appended_samples_total 1"));
 }
+
+#[test]
+fn internal_series_are_exempt_from_the_series_limit() {
+    let store = Arc::new(small(|c| {
+        c.max_series = 2;
+        c.retention_ms = 100;
+    }));
+    // remote_write fills the limit
+    store.append(&ls(&[("__name__", "rw1")]), 10, 1.0).unwrap();
+    store.append(&ls(&[("__name__", "rw2")]), 10, 1.0).unwrap();
+    let limited = store.append(&ls(&[("__name__", "rw3")]), 10, 1.0);
+    assert_eq!(limited, Err(AppendError::SeriesLimit { limit: 2 }));
+    // alerts and rule results still get in, through the trait the rule
+    // manager uses
+    let alerts = ls(&[("__name__", "ALERTS"), ("alertname", "Down")]);
+    let shared: &dyn watchfire_router::rules::manager::SharedStore = &*store;
+    shared.append(&alerts, 10, 1.0).unwrap();
+    store
+        .append_internal(&ls(&[("__name__", "watchfire_up")]), 10, 1.0)
+        .unwrap();
+    assert_eq!(store.series_count(), 4);
+    assert_eq!(store.internal_series_count(), 2);
+    // remote_write is still limited; the internal series took no room from it
+    assert!(store.append(&ls(&[("__name__", "rw3")]), 11, 1.0).is_err());
+    // the other rules still apply to internal series
+    assert_eq!(
+        store.append_internal(&alerts, 5, 1.0).unwrap_err().reason(),
+        "out_of_order"
+    );
+    let st = store.stats();
+    assert_eq!((st.series, st.internal_series), (4, 2));
+    let metrics = watchfire_router::metrics::Metrics::new();
+    watchfire_router::store::metrics::StoreCollector::register(store.clone(), &metrics.registry)
+        .unwrap();
+    let text = metrics.encode();
+    for want in ["watchfire_store_series 4", "watchfire_store_internal_series 2"] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // gc removes both kinds and keeps the counts straight
+    store.gc(1_000);
+    assert_eq!((store.series_count(), store.internal_series_count()), (0, 0));
+    store.append(&ls(&[("__name__", "rw4")]), 2_000, 1.0).unwrap();
+    store.append(&ls(&[("__name__", "rw5")]), 2_000, 1.0).unwrap();
+    assert!(store.append(&ls(&[("__name__", "rw6")]), 2_000, 1.0).is_err());
+}

@@ -50,14 +50,19 @@ pub fn parse_groups(path: &Path, content: &str) -> Result<Vec<TargetGroup>, File
     let raw: Vec<RawGroup> = if is_json {
         serde_json::from_str(content).map_err(|e| FileSdError::Parse {
             path: p.clone(),
-            msg: format!("{}:{}: {e}", e.line(), e.column()),
+            msg: e.to_string(),
         })?
     } else if content.trim().is_empty() {
         Vec::new()
     } else {
         serde_saphyr::from_str(content).map_err(|e| FileSdError::Parse {
             path: p.clone(),
-            msg: e.to_string().lines().next().unwrap_or("invalid YAML").to_string(),
+            msg: e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .to_string(),
         })?
     };
     let mut out = Vec::with_capacity(raw.len());
@@ -256,7 +261,10 @@ impl FileSd {
 
     /// All current groups.
     pub fn groups(&self) -> Vec<TargetGroup> {
-        self.files.values().flat_map(|(_, g)| g.iter().cloned()).collect()
+        self.files
+            .values()
+            .flat_map(|(_, g)| g.iter().cloned())
+            .collect()
     }
 }
 

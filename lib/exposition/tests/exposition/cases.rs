@@ -4,8 +4,8 @@
 //! either the rendered samples (one per line) or `ERR line:col: msg-prefix`.
 
 use watchfire_exposition::{
-    duplicate_series, format_om_float, negotiate, normalize_float_label, parse, parse_with_options, Entry,
-    Format, ParseOptions, Parser, Sample, ACCEPT_HEADER, NORMAL_NAN_BITS,
+    duplicate_series, format_om_float, negotiate, normalize_float_label, parse, parse_with_options,
+    Entry, Format, ParseOptions, Parser, Sample, ACCEPT_HEADER, NORMAL_NAN_BITS,
 };
 
 const P: Format = Format::PrometheusText;
@@ -15,7 +15,10 @@ const OM: Format = Format::OpenMetrics;
 /// values unescaped and shown with `{:?}`.
 fn render(s: &Sample<'_>) -> String {
     let labels = |set: &watchfire_exposition::LabelSet<'_>| {
-        set.iter().map(|l| format!("{}={:?}", l.name, l.value)).collect::<Vec<_>>().join(",")
+        set.iter()
+            .map(|l| format!("{}={:?}", l.name, l.value))
+            .collect::<Vec<_>>()
+            .join(",")
     };
     let mut out = format!("{}{{{}}} {}", s.name, labels(&s.labels), s.value);
     if let Some(t) = s.timestamp_ms {
@@ -36,7 +39,10 @@ fn check(format: Format, input: &str, expect: &str) {
         Err(e) => format!("ERR {e}"),
     };
     if let Some(prefix) = expect.strip_prefix("ERR ") {
-        assert!(got.starts_with(&format!("ERR {prefix}")), "input {input:?}: expected error {prefix:?}, got {got:?}");
+        assert!(
+            got.starts_with(&format!("ERR {prefix}")),
+            "input {input:?}: expected error {prefix:?}, got {got:?}"
+        );
     } else {
         assert_eq!(got, expect, "input {input:?}");
     }
@@ -48,14 +54,23 @@ fn prometheus_text_cases() {
         ("a 1\n", "a{} 1"),
         ("a 1", "a{} 1"),
         ("  a{b=\"c\"}   2.5   123  \n\n\n", "a{b=\"c\"} 2.5 @123"),
-        ("a { b = \"c\" , d=\"e\" , } -Inf\n", "a{b=\"c\",d=\"e\"} -inf"),
+        (
+            "a { b = \"c\" , d=\"e\" , } -Inf\n",
+            "a{b=\"c\",d=\"e\"} -inf",
+        ),
         ("a{b=\"c\" d=\"e\"} +Inf\n", "a{b=\"c\",d=\"e\"} inf"),
-        ("a{b=\"x\\\\y\\\"z\\nw\\q\"} 1\n", "a{b=\"x\\\\y\\\"z\\nw\\\\q\"} 1"),
+        (
+            "a{b=\"x\\\\y\\\"z\\nw\\q\"} 1\n",
+            "a{b=\"x\\\\y\\\"z\\nw\\\\q\"} 1",
+        ),
         ("a{b=\"}\"}1\n", "a{b=\"}\"} 1"),
         ("a 1e3 -0\n", "ERR 1:7: expected timestamp"),
         ("a 1 -5\n", "ERR 1:5: expected timestamp"),
         ("a 1 99999999999999999999\n", "ERR 1:5: invalid timestamp"),
-        ("a 1 12 13\n", "ERR 1:8: expected end of line after timestamp"),
+        (
+            "a 1 12 13\n",
+            "ERR 1:8: expected end of line after timestamp",
+        ),
         ("a NaN\n", "a{} NaN"),
         ("a +NaN\n", "ERR 1:3: invalid value"),
         ("a Infinity\n", "a{} inf"),
@@ -68,7 +83,10 @@ fn prometheus_text_cases() {
         ("a{b=\"c} 1\n", "ERR 1:5: unterminated label value"),
         ("a{b=\"c\",,d=\"e\"} 1\n", "ERR 1:9: expected label name"),
         ("a{b=\"1\",b=\"2\"} 1\n", "ERR 1:9: duplicate label name"),
-        ("a{__name__=\"b\"} 1\n", "ERR 1:3: label __name__ duplicates"),
+        (
+            "a{__name__=\"b\"} 1\n",
+            "ERR 1:3: label __name__ duplicates",
+        ),
         ("{\"my.metric\",a=\"b\"} 1\n", "my.metric{a=\"b\"} 1"),
         ("a{\"my.metric\"} 1\n", "ERR 1:2: metric name already set"),
         ("{a=\"b\"} 1\n", "ERR 1:1: metric name not set"),
@@ -76,11 +94,23 @@ fn prometheus_text_cases() {
         ("0a 1\n", "ERR 1:1: expected a valid start token"),
         ("a-b 1\n", "ERR 1:2: invalid value \"-b\""),
         ("# any comment {\n#nospace\n#\n", ""),
-        ("# HELP a some \\\\ help \\n\n# TYPE a counter\na_total 1\n", "a_total{} 1"),
-        ("# TYPE a  counter\n", "ERR 1:10: invalid metric type \" counter\""),
-        ("# TYPE a counter \n", "ERR 1:10: invalid metric type \"counter \""),
+        (
+            "# HELP a some \\\\ help \\n\n# TYPE a counter\na_total 1\n",
+            "a_total{} 1",
+        ),
+        (
+            "# TYPE a  counter\n",
+            "ERR 1:10: invalid metric type \" counter\"",
+        ),
+        (
+            "# TYPE a counter \n",
+            "ERR 1:10: invalid metric type \"counter \"",
+        ),
         ("# TYPE a gaugehistogram\n", "ERR 1:10: invalid metric type"),
-        ("# TYPE 1a counter\n", "ERR 1:8: expected metric name after TYPE"),
+        (
+            "# TYPE 1a counter\n",
+            "ERR 1:8: expected metric name after TYPE",
+        ),
         ("# HELP\n# HELPx a b\n", ""),
         ("# HELP \n", "ERR 1:8: expected metric name after HELP"),
         ("a 1\n\0garbage that is never read\n", "a{} 1"),
@@ -133,14 +163,28 @@ fn openmetrics_cases() {
 #[test]
 fn entries_metadata_and_eof() {
     let input = "# HELP a_seconds Time \\\\ spent.\n# TYPE a_seconds gauge\n# UNIT a_seconds seconds\na_seconds 1\n# EOF\n";
-    let entries: Vec<Entry<'_>> = Parser::new(input.as_bytes(), OM).collect::<Result<_, _>>().expect("parses");
+    let entries: Vec<Entry<'_>> = Parser::new(input.as_bytes(), OM)
+        .collect::<Result<_, _>>()
+        .expect("parses");
     assert_eq!(entries.len(), 5);
-    assert!(matches!(&entries[0], Entry::Help { name, help } if name == "a_seconds" && help == "Time \\ spent."));
-    assert!(matches!(&entries[1], Entry::Type { metric_type: watchfire_exposition::MetricType::Gauge, .. }));
+    assert!(
+        matches!(&entries[0], Entry::Help { name, help } if name == "a_seconds" && help == "Time \\ spent.")
+    );
+    assert!(matches!(
+        &entries[1],
+        Entry::Type {
+            metric_type: watchfire_exposition::MetricType::Gauge,
+            ..
+        }
+    ));
     assert!(matches!(&entries[2], Entry::Unit { unit, .. } if unit == "seconds"));
-    assert!(matches!(&entries[3], Entry::Sample(s) if s.metric_type == watchfire_exposition::MetricType::Gauge));
+    assert!(
+        matches!(&entries[3], Entry::Sample(s) if s.metric_type == watchfire_exposition::MetricType::Gauge)
+    );
     assert_eq!(entries[4], Entry::Eof);
-    let prom: Vec<_> = Parser::new(b"# just a note\n", P).collect::<Result<_, _>>().expect("parses");
+    let prom: Vec<_> = Parser::new(b"# just a note\n", P)
+        .collect::<Result<_, _>>()
+        .expect("parses");
     assert_eq!(prom, vec![Entry::Comment("# just a note")]);
 }
 
@@ -149,7 +193,10 @@ fn nan_is_normalised_and_escapes_copy_only_when_needed() {
     let s = parse(b"a{x=\"plain\",y=\"q\\\"d\"} NaN\n", P).expect("parses");
     assert_eq!(s[0].value.to_bits(), NORMAL_NAN_BITS);
     let labels: Vec<_> = s[0].labels.iter().collect();
-    assert!(matches!(labels[0].value, std::borrow::Cow::Borrowed("plain")));
+    assert!(matches!(
+        labels[0].value,
+        std::borrow::Cow::Borrowed("plain")
+    ));
     assert!(matches!(&labels[1].value, std::borrow::Cow::Owned(v) if v == "q\"d"));
     assert_eq!(s[0].labels.get("y").as_deref(), Some("q\"d"));
 }
@@ -169,10 +216,15 @@ fn errors_and_limits() {
         ("a{x=\"abc\"} 1\n", None),
         ("a{x=\"abcd\"} 1\n", Some("1:5: label value too long")),
         ("a{x=\"a\",y=\"b\"} 1\n", None),
-        ("a{x=\"a\",y=\"b\",z=\"c\"} 1\n", Some("1:15: too many labels")),
+        (
+            "a{x=\"a\",y=\"b\",z=\"c\"} 1\n",
+            Some("1:15: too many labels"),
+        ),
     ];
     for (input, want) in cases {
-        let got = parse_with_options(input.as_bytes(), P, small).err().map(|e| e.to_string());
+        let got = parse_with_options(input.as_bytes(), P, small)
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(got.as_deref(), *want, "{input}");
     }
     // Never panics on arbitrary bytes (cheap deterministic fuzz).
@@ -199,7 +251,10 @@ fn errors_and_limits() {
 #[test]
 fn negotiation() {
     let cases: &[(Option<&str>, Format)] = &[
-        (Some("application/openmetrics-text; version=1.0.0; charset=utf-8"), OM),
+        (
+            Some("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            OM,
+        ),
         (Some("application/openmetrics-text;version=0.0.1"), OM),
         (Some("Application/OpenMetrics-Text"), OM),
         (Some("text/plain; version=0.0.4"), P),
@@ -217,7 +272,8 @@ fn negotiation() {
 
 #[test]
 fn duplicates_and_float_labels() {
-    let input = b"a{x=\"1\",y=\"2\"} 1\na{y=\"2\",x=\"1\"} 2\na{x=\"1\",y=\"2\"} 3 5\nb 1\nb 2 5\nb 3 5\n";
+    let input =
+        b"a{x=\"1\",y=\"2\"} 1\na{y=\"2\",x=\"1\"} 2\na{x=\"1\",y=\"2\"} 3 5\nb 1\nb 2 5\nb 3 5\n";
     let s = parse(input, P).expect("parses");
     assert_eq!(duplicate_series(&s), vec![1, 5]);
     let cases: &[(f64, &str)] = &[
@@ -238,5 +294,11 @@ fn duplicates_and_float_labels() {
     assert_eq!(normalize_float_label("+Inf"), "+Inf");
     assert_eq!(normalize_float_label("foo"), "foo");
     let h = parse(b"# TYPE h histogram\nh_bucket{le=\"1\"} 1\n", P).expect("parses");
-    assert_eq!(h[0].label_pairs(), vec![("__name__".into(), "h_bucket".into()), ("le".into(), "1.0".into())]);
+    assert_eq!(
+        h[0].label_pairs(),
+        vec![
+            ("__name__".into(), "h_bucket".into()),
+            ("le".into(), "1.0".into())
+        ]
+    );
 }

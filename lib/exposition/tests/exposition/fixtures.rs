@@ -2,7 +2,10 @@
 //! `model/textparse/testdata`. Sample counts are computed independently by
 //! a naive line scan; a few samples are checked field by field.
 
-use watchfire_exposition::{parse, parse_with_options, Entry, Format, MetricType, OmStrictness, ParseOptions, Parser, Sample};
+use watchfire_exposition::{
+    parse, parse_with_options, Entry, Format, MetricType, OmStrictness, ParseOptions, Parser,
+    Sample,
+};
 
 fn read(rel: &str) -> Vec<u8> {
     let p = crate::data_dir().join(rel);
@@ -20,7 +23,10 @@ fn naive_sample_lines(input: &[u8]) -> usize {
 
 /// Independent count of `# TYPE` lines.
 fn naive_type_lines(input: &[u8]) -> usize {
-    String::from_utf8_lossy(input).lines().filter(|l| l.starts_with("# TYPE ")).count()
+    String::from_utf8_lossy(input)
+        .lines()
+        .filter(|l| l.starts_with("# TYPE "))
+        .count()
 }
 
 fn find<'a>(samples: &'a [Sample<'a>], name: &str, labels: &[(&str, &str)]) -> &'a Sample<'a> {
@@ -29,7 +35,9 @@ fn find<'a>(samples: &'a [Sample<'a>], name: &str, labels: &[(&str, &str)]) -> &
         .find(|s| {
             s.name == name
                 && s.labels.len() == labels.len()
-                && labels.iter().all(|(k, v)| s.labels.get(k).as_deref() == Some(*v))
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(k).as_deref() == Some(*v))
         })
         .unwrap_or_else(|| panic!("no sample {name}{labels:?}"))
 }
@@ -45,22 +53,39 @@ fn node_exporter_e2e_output() {
     let input = read("node_exporter_e2e_output.txt");
     let samples = parse(&input, Format::PrometheusText).expect("node_exporter output parses");
     assert_eq!(samples.len(), naive_sample_lines(&input));
-    assert_eq!(count_types(&input, Format::PrometheusText), naive_type_lines(&input));
+    assert_eq!(
+        count_types(&input, Format::PrometheusText),
+        naive_type_lines(&input)
+    );
     assert_eq!(naive_type_lines(&input), 1228);
 
-    let s = find(&samples, "node_cpu_seconds_total", &[("cpu", "0"), ("mode", "idle")]);
+    let s = find(
+        &samples,
+        "node_cpu_seconds_total",
+        &[("cpu", "0"), ("mode", "idle")],
+    );
     assert_eq!(s.value, 10870.69);
     assert_eq!(s.timestamp_ms, None);
     assert_eq!(s.metric_type, MetricType::Counter);
     let s = find(&samples, "node_load1", &[]);
-    assert_eq!((s.value, s.line, s.metric_type), (0.21, 2232, MetricType::Gauge));
+    assert_eq!(
+        (s.value, s.line, s.metric_type),
+        (0.21, 2232, MetricType::Gauge)
+    );
     let s = find(
         &samples,
         "node_bcache_dirty_target_bytes",
-        &[("backing_device", "bdev0"), ("uuid", "deaddd54-c735-46d5-868e-f331c5fd7c74")],
+        &[
+            ("backing_device", "bdev0"),
+            ("uuid", "deaddd54-c735-46d5-868e-f331c5fd7c74"),
+        ],
     );
     assert_eq!(s.value, 2.189426688e10);
-    let s = find(&samples, "node_hwmon_chip_names", &[("chip", "nct6779"), ("chip_name", "nct6779")]);
+    let s = find(
+        &samples,
+        "node_hwmon_chip_names",
+        &[("chip", "nct6779"), ("chip_name", "nct6779")],
+    );
     assert_eq!(s.value, 1.0);
     // Zero-copy: unescaped label values borrow from the input.
     let l = s.labels.iter().next().expect("a label");
@@ -79,7 +104,10 @@ fn prometheus_alltypes_with_and_without_metadata() {
     // Same samples either way (metadata only changes the family type).
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
-        assert_eq!((&x.name, x.labels.raw(), x.value.to_bits()), (&y.name, y.labels.raw(), y.value.to_bits()));
+        assert_eq!(
+            (&x.name, x.labels.raw(), x.value.to_bits()),
+            (&y.name, y.labels.raw(), y.value.to_bits())
+        );
         assert_eq!(y.metric_type, MetricType::Unknown);
     }
     let s = find(&a, "go_gc_pauses_seconds_bucket", &[("le", "+Inf")]);
@@ -95,7 +123,12 @@ fn openmetrics_fixtures() {
     let s = find(
         &samples,
         "golang_manual_histogram_seconds_bucket",
-        &[("address", "0.0.0.0"), ("generation", "20"), ("port", "5003"), ("le", "+Inf")],
+        &[
+            ("address", "0.0.0.0"),
+            ("generation", "20"),
+            ("port", "5003"),
+            ("le", "+Inf"),
+        ],
     );
     assert_eq!((s.value, s.metric_type), (1.0, MetricType::Histogram));
 
@@ -103,17 +136,28 @@ fn openmetrics_fixtures() {
     // _sum, which the OpenMetrics reference rules forbid but Prometheus takes.
     let all = read("prometheus_textparse/alltypes.5mfs.om.txt");
     let e = parse(&all, Format::OpenMetrics).expect_err("reference rules reject it");
-    assert_eq!((e.line, e.msg.as_str()), (33, "counter-like samples cannot be negative"));
+    assert_eq!(
+        (e.line, e.msg.as_str()),
+        (33, "counter-like samples cannot be negative")
+    );
     let compat = ParseOptions {
         om_strictness: OmStrictness::Prometheus,
         ..Default::default()
     };
     let samples = parse_with_options(&all, Format::OpenMetrics, compat).expect("parses");
     assert_eq!(samples.len(), naive_sample_lines(&all));
-    let created = find(&samples, "promhttp_metric_handler_errors_created", &[("cause", "encoding")]);
+    let created = find(
+        &samples,
+        "promhttp_metric_handler_errors_created",
+        &[("cause", "encoding")],
+    );
     assert_eq!(created.value, 1.726839813016397e9);
     assert_eq!(created.metric_type, MetricType::Counter);
-    let b = find(&samples, "rpc_durations_histogram_seconds_bucket", &[("le", "-0.0002899999999999998")]);
+    let b = find(
+        &samples,
+        "rpc_durations_histogram_seconds_bucket",
+        &[("le", "-0.0002899999999999998")],
+    );
     assert_eq!(b.value, 3.0);
     let ex = b.exemplar.as_ref().expect("exemplar");
     assert_eq!(ex.labels.get("dummyID").as_deref(), Some("17783"));
@@ -127,7 +171,10 @@ fn openmetrics_fixtures() {
         ..compat
     };
     let skipped = parse_with_options(&all, Format::OpenMetrics, opts).expect("parses");
-    let n_created = samples.iter().filter(|s| s.name.ends_with("_created")).count();
+    let n_created = samples
+        .iter()
+        .filter(|s| s.name.ends_with("_created"))
+        .count();
     assert!(n_created >= 2);
     assert_eq!(skipped.len(), samples.len() - n_created);
     assert!(skipped.iter().all(|s| !s.name.ends_with("_created")));

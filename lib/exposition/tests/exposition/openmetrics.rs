@@ -39,7 +39,11 @@ fn openmetrics_conformance_suite() {
             Ok(n) => format!("parsed ({n} entries)"),
             Err(e) => format!("rejected: {e}"),
         };
-        println!("{} {name}: expected {}, {detail}", if ok { "ok  " } else { "FAIL" }, if should { "parse" } else { "reject" });
+        println!(
+            "{} {name}: expected {}, {detail}",
+            if ok { "ok  " } else { "FAIL" },
+            if should { "parse" } else { "reject" }
+        );
         if ok {
             agree += 1;
         } else {
@@ -48,5 +52,8 @@ fn openmetrics_conformance_suite() {
     }
     println!("OpenMetrics conformance: {agree}/{} agree", cases.len());
     assert_eq!(cases.len(), 211, "expected the full suite");
-    assert!(agree >= FLOOR, "agreement {agree} below floor {FLOOR}; failing: {failed:?}");
+    assert!(
+        agree >= FLOOR,
+        "agreement {agree} below floor {FLOOR}; failing: {failed:?}"
+    );
 }

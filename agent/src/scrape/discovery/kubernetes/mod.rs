@@ -116,7 +116,7 @@ pub struct PodCondition {
 #[serde(rename_all = "camelCase")]
 pub struct ContainerStatus {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, rename = "containerID")]
     pub container_id: String,
 }
 
@@ -174,7 +174,13 @@ pub fn pod_source(namespace: &str, name: &str) -> String {
 /// Replaces characters not allowed in label names with `_`.
 pub fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -286,7 +292,10 @@ pub fn pod_group(pod: &Pod, annotations: bool) -> TargetGroup {
         };
         let base: Vec<(String, String)> = vec![
             (format!("{META}pod_container_name"), c.name.clone()),
-            (format!("{META}pod_container_id"), container_id(statuses, &c.name)),
+            (
+                format!("{META}pod_container_id"),
+                container_id(statuses, &c.name),
+            ),
             (format!("{META}pod_container_image"), c.image.clone()),
             (format!("{META}pod_container_init"), init.to_string()),
         ];
