@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use watchfire_agent::config::AgentConfig;
 use watchfire_router::config::Config;
 
 #[derive(Parser)]
@@ -31,12 +32,22 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Local all-in-one mode: the router on ./rules with alerts on the
-    /// console and on http://LISTEN/. No external services.
+    /// Run the per-node agent (scrape, host metrics, remote_write shipping).
+    Agent {
+        /// The agent config file (YAML). See docs/agent-config.md.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Local all-in-one mode: the agent (host metrics and its own) shipping
+    /// to the router on ./rules, alerts on the console and on
+    /// http://LISTEN/. No external services.
     Up {
-        /// Address to listen on.
+        /// Address the router listens on.
         #[arg(long, default_value = "127.0.0.1:9093")]
         listen: String,
+        /// Address the agent listens on (`/metrics` with host metrics).
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        agent_listen: String,
         /// Folder of rule files (`*.yml`, `*.yaml`; unit tests in
         /// `tests/` below it are not loaded).
         #[arg(long, default_value = "rules")]
@@ -74,10 +85,14 @@ enum Command {
         #[arg(long)]
         ignore_unknown_fields: bool,
     },
-    /// Validate a router config file.
+    /// Validate a router or agent config file.
     CheckConfig {
         /// The config file.
         file: PathBuf,
+        /// Which config it is; by default an agent config is recognised by
+        /// a top-level `remote_write:`, `scrape_configs:` or `host:` key.
+        #[arg(long, value_parser = ["router", "agent"])]
+        role: Option<String>,
     },
 }
 
@@ -124,30 +139,65 @@ fn main() -> ExitCode {
             let _ = out.flush();
             exit(code)
         }
-        Command::CheckConfig { file } => match Config::load(&file) {
-            Ok(cfg) => {
-                println!(
-                    "{}: SUCCESS: config is valid ({} rule file patterns, listening on {})",
-                    file.display(),
-                    cfg.rule_files.len(),
-                    cfg.listen_address
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::CheckConfig { file, role } => check_config(&file, role.as_deref()),
         Command::Router { config } => {
             run_server(|| Config::load(&config).map_err(anyhow::Error::from))
         }
+        Command::Agent { config } => run_agent(&config),
         Command::Up {
             listen,
+            agent_listen,
             rules,
             data,
             evaluation_interval,
-        } => run_server(|| up_config(&listen, &rules, &data, &evaluation_interval)),
+        } => run_up(&listen, &agent_listen, &rules, &data, &evaluation_interval),
+    }
+}
+
+fn check_config(file: &Path, role: Option<&str>) -> ExitCode {
+    let is_agent = match role {
+        Some(r) => r == "agent",
+        None => std::fs::read_to_string(file)
+            .map(|t| {
+                t.lines().any(|l| {
+                    l.starts_with("remote_write:")
+                        || l.starts_with("scrape_configs:")
+                        || l.starts_with("host:")
+                })
+            })
+            .unwrap_or(false),
+    };
+    let result = if is_agent {
+        AgentConfig::load(file)
+            .map(|cfg| {
+                format!(
+                    "agent config is valid ({} scrape jobs, host collector {}, shipping to {})",
+                    cfg.scrape.len(),
+                    if cfg.host.is_some() { "on" } else { "off" },
+                    cfg.remote_write.url
+                )
+            })
+            .map_err(|e| e.to_string())
+    } else {
+        Config::load(file)
+            .map(|cfg| {
+                format!(
+                    "router config is valid ({} rule file patterns, listening on {})",
+                    cfg.rule_files.len(),
+                    cfg.listen_address
+                )
+            })
+            .map_err(|e| e.to_string())
+    };
+    match result {
+        Ok(msg) => {
+            println!("{}: SUCCESS: {msg}", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -172,7 +222,7 @@ fn up_config(listen: &str, rules: &Path, data: &Path, interval: &str) -> anyhow:
     Config::from_yaml("<watchfire up>", &yaml, Path::new("")).context("building the `up` config")
 }
 
-fn run_server(load: impl FnOnce() -> anyhow::Result<Config>) -> ExitCode {
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -181,13 +231,13 @@ fn run_server(load: impl FnOnce() -> anyhow::Result<Config>) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cfg = match load() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+}
+
+/// Builds the runtime and runs `f` on it, mapping errors to exit codes.
+fn block_on<F>(f: F) -> ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -195,13 +245,96 @@ fn run_server(load: impl FnOnce() -> anyhow::Result<Config>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(watchfire_router::server::run(cfg, shutdown_signal())) {
+    match rt.block_on(f) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_server(load: impl FnOnce() -> anyhow::Result<Config>) -> ExitCode {
+    init_logging();
+    let cfg = match load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    block_on(async move { Ok(watchfire_router::server::run(cfg, shutdown_signal()).await?) })
+}
+
+fn run_agent(path: &Path) -> ExitCode {
+    init_logging();
+    let cfg = match AgentConfig::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    block_on(async move {
+        Ok(watchfire_agent::run::run(cfg, prometheus::Registry::new(), shutdown_signal()).await?)
+    })
+}
+
+/// The embedded agent config of `watchfire up`: host metrics and the
+/// agent's own, shipped to the in-process router.
+fn up_agent_config(
+    agent_listen: &str,
+    router: std::net::SocketAddr,
+    data: &Path,
+) -> anyhow::Result<AgentConfig> {
+    let yaml = format!(
+        "server:\n  listen_address: {agent_listen:?}\nremote_write:\n  url: \"http://{router}/api/v1/write\"\n  queue:\n    batch_send_deadline: 1s\n  buffer:\n    path: {:?}\n",
+        data.join("agent-buffer.redb").display().to_string(),
+    );
+    AgentConfig::from_yaml("<watchfire up>", &yaml).context("building the `up` agent config")
+}
+
+fn run_up(listen: &str, agent_listen: &str, rules: &Path, data: &Path, interval: &str) -> ExitCode {
+    init_logging();
+    let configs = up_config(listen, rules, data, interval).and_then(|router| {
+        Ok((
+            up_agent_config(agent_listen, router.listen_address, data)?,
+            router,
+        ))
+    });
+    let (agent, router) = match configs {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(data) {
+        eprintln!("error: creating {}: {e}", data.display());
+        return ExitCode::FAILURE;
+    }
+    block_on(async move {
+        let (agent_tx, agent_rx) = tokio::sync::watch::channel(false);
+        let (router_tx, router_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.changed().await;
+        };
+        let router_task = tokio::spawn(watchfire_router::server::run(router, stopped(router_rx)));
+        let agent_task = tokio::spawn(watchfire_agent::run::run(
+            agent,
+            prometheus::Registry::new(),
+            stopped(agent_rx),
+        ));
+        shutdown_signal().await;
+        // The agent first, so its last samples and staleness markers reach
+        // the router before the router stops.
+        let _ = agent_tx.send(true);
+        let agent_result = agent_task.await.context("agent task");
+        let _ = router_tx.send(true);
+        agent_result??;
+        router_task.await.context("router task")??;
+        Ok(())
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -10,8 +10,10 @@
 //! Logs and traces arrive with their own issues.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod host;
 pub mod pipeline;
+pub mod run;
 pub mod scrape;
 pub mod server;
 pub mod ship;

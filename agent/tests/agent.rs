@@ -1,5 +1,5 @@
 //! The agent's integration tests, one binary; each area is a module.
 
 mod host;
-mod ship;
 mod scrape;
+mod ship;

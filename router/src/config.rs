@@ -266,8 +266,12 @@ impl RawConfig {
                     Some(port) => format!("127.0.0.1:{port}"),
                     None => s.value.clone(),
                 };
-                text.parse()
-                    .map_err(|e| cx.err(s, format!("listen_address: {e} (want ip:port or localhost:port)")))?
+                text.parse().map_err(|e| {
+                    cx.err(
+                        s,
+                        format!("listen_address: {e} (want ip:port or localhost:port)"),
+                    )
+                })?
             }
         };
         let retention_ms = cx.duration(&self.storage.retention, 3_600_000, "retention")?;
@@ -276,7 +280,8 @@ impl RawConfig {
                 return Err(cx.err(s, "retention must be positive"));
             }
         }
-        let max_retention_ms = cx.duration(&self.storage.max_retention, 25 * 3_600_000, "max_retention")?;
+        let max_retention_ms =
+            cx.duration(&self.storage.max_retention, 25 * 3_600_000, "max_retention")?;
         if max_retention_ms < retention_ms {
             if let Some(s) = &self.storage.max_retention {
                 return Err(cx.err(s, "max_retention must not be shorter than retention"));
@@ -316,7 +321,10 @@ impl RawConfig {
                         return Err(cx.err(m, format!("external_labels: invalid label name {k:?}")));
                     }
                     if v.is_empty() {
-                        return Err(cx.err(m, format!("external_labels: label {k:?} has an empty value")));
+                        return Err(cx.err(
+                            m,
+                            format!("external_labels: label {k:?} has an empty value"),
+                        ));
                     }
                 }
                 m.value.clone()
@@ -327,7 +335,9 @@ impl RawConfig {
                 check_url(&s.value).map_err(|m| cx.err(s, format!("external_url: {m}")))?;
                 s.value.trim_end_matches('/').to_string()
             }
-            None if listen_address.ip().is_unspecified() => format!("http://localhost:{}", listen_address.port()),
+            None if listen_address.ip().is_unspecified() => {
+                format!("http://localhost:{}", listen_address.port())
+            }
             None => format!("http://{listen_address}"),
         };
         let mut alertmanagers = Vec::new();
@@ -346,22 +356,39 @@ impl RawConfig {
                 timeout_ms,
             });
         }
-        let positive = |v: &Option<Spanned<usize>>, d: usize, field: &str| -> Result<usize, ConfigError> {
-            match v {
-                None => Ok(d),
-                Some(n) if n.value == 0 => Err(cx.err(n, format!("{field} must be positive"))),
-                Some(n) => Ok(n.value),
-            }
-        };
+        let positive =
+            |v: &Option<Spanned<usize>>, d: usize, field: &str| -> Result<usize, ConfigError> {
+                match v {
+                    None => Ok(d),
+                    Some(n) if n.value == 0 => Err(cx.err(n, format!("{field} must be positive"))),
+                    Some(n) => Ok(n.value),
+                }
+            };
         Ok(Config {
             listen_address,
-            max_request_bytes: positive(&self.server.max_request_bytes, 32 << 20, "server.max_request_bytes")?,
+            max_request_bytes: positive(
+                &self.server.max_request_bytes,
+                32 << 20,
+                "server.max_request_bytes",
+            )?,
             retention_ms,
             max_retention_ms: max_retention_ms.max(retention_ms),
             max_series: positive(&self.storage.max_series, 2_000_000, "storage.max_series")?,
-            max_labels_per_series: positive(&self.storage.max_labels_per_series, 64, "storage.max_labels_per_series")?,
-            max_label_name_length: positive(&self.storage.max_label_name_length, 1024, "storage.max_label_name_length")?,
-            max_label_value_length: positive(&self.storage.max_label_value_length, 4096, "storage.max_label_value_length")?,
+            max_labels_per_series: positive(
+                &self.storage.max_labels_per_series,
+                64,
+                "storage.max_labels_per_series",
+            )?,
+            max_label_name_length: positive(
+                &self.storage.max_label_name_length,
+                1024,
+                "storage.max_label_name_length",
+            )?,
+            max_label_value_length: positive(
+                &self.storage.max_label_value_length,
+                4096,
+                "storage.max_label_value_length",
+            )?,
             rule_files,
             evaluation_interval_ms,
             resend_delay_ms,

@@ -164,7 +164,10 @@ pub async fn run(
 /// Console and/or Alertmanager sinks behind one [`FanoutSink`]. The
 /// Alertmanager client sits behind a bounded queue so evaluation never
 /// waits on the network.
-fn build_sink(cfg: &Config, metrics: &Metrics) -> Result<(Arc<dyn AlertSink>, Vec<QueuedSink>), RunError> {
+fn build_sink(
+    cfg: &Config,
+    metrics: &Metrics,
+) -> Result<(Arc<dyn AlertSink>, Vec<QueuedSink>), RunError> {
     let mut sinks: Vec<Arc<dyn AlertSink>> = Vec::new();
     if cfg.console {
         sinks.push(Arc::new(ConsoleSink::stdout()));
@@ -220,7 +223,10 @@ fn spawn_background(
             // adds `rate(x[6h])` raises it), on top of the configured retention.
             let keep = rules_lookback_span(&manager).min(max_retention);
             if keep >= max_retention {
-                tracing::debug!(max_retention, "rules read further back than storage.max_retention; capped");
+                tracing::debug!(
+                    max_retention,
+                    "rules read further back than storage.max_retention; capped"
+                );
             }
             if let Some(g) = &retention_gauge {
                 g.set(keep.max(retention) as f64 / 1000.0);

@@ -206,7 +206,9 @@ impl INode {
 fn own_bytes(kind: &IKind) -> usize {
     let base = std::mem::size_of::<Node>();
     match kind {
-        IKind::Scalar { value, tag, .. } => base + value.len() + tag.as_ref().map_or(0, String::len),
+        IKind::Scalar { value, tag, .. } => {
+            base + value.len() + tag.as_ref().map_or(0, String::len)
+        }
         IKind::Seq(_) | IKind::Map(_) => base,
     }
 }
@@ -512,7 +514,9 @@ mod tests {
     #[test]
     fn billion_laughs_fails_fast_with_a_position() {
         // The classic: 9 levels of 9 references, ~10^9 "lol"s expanded.
-        let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut bomb = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
         for w in names.windows(2) {
             let refs = vec![format!("*{}", w[0]); 9].join(",");

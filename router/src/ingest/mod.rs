@@ -36,9 +36,9 @@
 //! transports (the Kafka metrics topic carries the same payloads).
 
 mod convert;
-mod scan;
 pub mod metrics;
 pub mod proto;
+mod scan;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -470,10 +470,19 @@ mod tests {
         let st = IngestState::new(Arc::new(Store::default()), cfg, &Registry::new()).unwrap();
         let app = routes(st.clone());
         // Another request holds 900 of the 1000 bytes.
-        let held = st.inner.inflight.clone().acquire_many_owned(900).await.unwrap();
+        let held = st
+            .inner
+            .inflight
+            .clone()
+            .acquire_many_owned(900)
+            .await
+            .unwrap();
         let post = |n: usize| {
-            app.clone()
-                .oneshot(Request::post("/api/v1/write").body(Body::from(body(n))).unwrap())
+            app.clone().oneshot(
+                Request::post("/api/v1/write")
+                    .body(Body::from(body(n)))
+                    .unwrap(),
+            )
         };
         // 100 bytes fit: the request goes on (and fails later, as protobuf).
         let resp = post(100).await.unwrap();
@@ -485,7 +494,10 @@ mod tests {
         assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
         assert!(t0.elapsed() >= Duration::from_secs(2));
         // The sync path does not wait.
-        assert!(matches!(st.ingest_body(&body(500)), Err(IngestError::Overloaded)));
+        assert!(matches!(
+            st.ingest_body(&body(500)),
+            Err(IngestError::Overloaded)
+        ));
         drop(held);
         let resp = post(500).await.unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);

@@ -109,7 +109,13 @@ mod tests {
                 name: "__name__".into(),
                 value: "x".into(),
             }],
-            samples: vec![Sample { value: 1.0, timestamp: 1 }; n],
+            samples: vec![
+                Sample {
+                    value: 1.0,
+                    timestamp: 1
+                };
+                n
+            ],
             exemplars: vec![],
             histograms: vec![],
         };

@@ -300,7 +300,11 @@ async fn rule_results_survive_a_full_store_and_refusals_are_counted() {
     use watchfire_promql::Storage;
     let names = |n: &str| {
         store
-            .select(&[Matcher::new(MatchOp::Equal, "__name__", n).unwrap()], 0, i64::MAX)
+            .select(
+                &[Matcher::new(MatchOp::Equal, "__name__", n).unwrap()],
+                0,
+                i64::MAX,
+            )
             .len()
     };
     assert_eq!(names("ALERTS"), 1);

@@ -551,7 +551,11 @@ async fn count_bombs_are_refused_before_decoding() {
     };
     let cases = [
         (empty_series, "too_many_series", "more than 100000 series"),
-        (empty_samples, "too_many_samples", "more than 1000000 samples"),
+        (
+            empty_samples,
+            "too_many_samples",
+            "more than 1000000 samples",
+        ),
     ];
     for (raw, reason, text) in cases {
         let body = snappy(&raw);

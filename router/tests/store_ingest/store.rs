@@ -541,13 +541,25 @@ fn internal_series_are_exempt_from_the_series_limit() {
     watchfire_router::store::metrics::StoreCollector::register(store.clone(), &metrics.registry)
         .unwrap();
     let text = metrics.encode();
-    for want in ["watchfire_store_series 4", "watchfire_store_internal_series 2"] {
+    for want in [
+        "watchfire_store_series 4",
+        "watchfire_store_internal_series 2",
+    ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
     // gc removes both kinds and keeps the counts straight
     store.gc(1_000);
-    assert_eq!((store.series_count(), store.internal_series_count()), (0, 0));
-    store.append(&ls(&[("__name__", "rw4")]), 2_000, 1.0).unwrap();
-    store.append(&ls(&[("__name__", "rw5")]), 2_000, 1.0).unwrap();
-    assert!(store.append(&ls(&[("__name__", "rw6")]), 2_000, 1.0).is_err());
+    assert_eq!(
+        (store.series_count(), store.internal_series_count()),
+        (0, 0)
+    );
+    store
+        .append(&ls(&[("__name__", "rw4")]), 2_000, 1.0)
+        .unwrap();
+    store
+        .append(&ls(&[("__name__", "rw5")]), 2_000, 1.0)
+        .unwrap();
+    assert!(store
+        .append(&ls(&[("__name__", "rw6")]), 2_000, 1.0)
+        .is_err());
 }

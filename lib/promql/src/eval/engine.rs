@@ -1,7 +1,15 @@
 //! The evaluator walk: stepping, selectors with lookback and staleness,
 //! offsets, `@`, subqueries, and the step loop (`range_eval`) that the
 //! operators and functions run in.
+//!
+//! Limits: every evaluation (the query and each subquery) may have at most
+//! [`EngineOptions::max_steps`] steps, and the samples a query loads
+//! (selected from storage, produced by subqueries) are counted against
+//! [`EngineOptions::max_samples`]. Time arithmetic saturates, so extreme
+//! `@` and `offset` values give empty results, never an overflow.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::annotations::Annotations;
@@ -19,6 +27,31 @@ pub(crate) fn exec_err(msg: impl Into<String>) -> EvalError {
     EvalError::Execution(msg.into())
 }
 
+/// Prometheus's `query.max-samples` error.
+pub(crate) const TOO_MANY_SAMPLES: &str =
+    "query processing would load too many samples into memory in query execution";
+
+/// The number of steps from `start` to `end` inclusive (0 when empty),
+/// computed without overflow.
+pub(crate) fn step_count(start: i64, end: i64, interval: i64) -> u128 {
+    if end < start {
+        return 0;
+    }
+    let span = (i128::from(end) - i128::from(start)) as u128;
+    span / u128::try_from(interval.max(1)).unwrap_or(1) + 1
+}
+
+/// Fails when an evaluation would have more than `max` steps.
+pub(crate) fn check_steps(start: i64, end: i64, interval: i64, max: usize) -> Result<()> {
+    let n = step_count(start, end, interval);
+    if n > max as u128 {
+        return Err(exec_err(format!(
+            "evaluation would need {n} steps, more than the limit of {max}: use a larger step or a shorter range"
+        )));
+    }
+    Ok(())
+}
+
 /// Evaluates expressions over the steps `start..=end` (every `interval` ms).
 pub(crate) struct Evaluator<'a> {
     pub storage: &'a dyn Storage,
@@ -32,6 +65,8 @@ pub(crate) struct Evaluator<'a> {
     /// The step of the whole query in ms (0 for instant queries).
     pub query_step: i64,
     pub annos: Annotations,
+    /// Samples loaded so far by the whole query (shared with children).
+    pub samples: Rc<Cell<usize>>,
 }
 
 /// The static type of an expression.
@@ -48,7 +83,8 @@ pub(crate) fn expr_type(e: &Expr) -> ValueType {
             _ => ValueType::Vector,
         },
         Expr::Binary { lhs, rhs, .. } => {
-            if expr_type(lhs) == ValueType::Scalar && expr_type(rhs) == ValueType::Scalar {
+            let scalar = |e: &Expr| crate::parser::with_stack(|| expr_type(e)) == ValueType::Scalar;
+            if scalar(lhs) && scalar(rhs) {
                 ValueType::Scalar
             } else {
                 ValueType::Vector
@@ -83,7 +119,7 @@ fn lookup(
         (None, Some(h)) => (h.t, 0.0, Some(h.h.clone())),
         (None, None) => return None,
     };
-    if t <= r - lookback {
+    if t <= r.saturating_sub(lookback) {
         return None;
     }
     match &h {
@@ -105,8 +141,8 @@ pub(crate) struct RangeInput {
 impl RangeInput {
     /// The window `(start, end]` for evaluation step `ts`.
     pub fn window(&self, ts: i64) -> (i64, i64) {
-        let r = self.at.unwrap_or(ts) - self.offset;
-        (r - self.range, r)
+        let r = self.at.unwrap_or(ts).saturating_sub(self.offset);
+        (r.saturating_sub(self.range), r)
     }
 }
 
@@ -128,20 +164,28 @@ impl<'a> Evaluator<'a> {
             query_end: end,
             query_step: if start == end { 0 } else { interval },
             annos: Annotations::default(),
+            samples: Rc::new(Cell::new(0)),
         }
+    }
+
+    /// Counts `n` more samples loaded against `max_samples`.
+    pub fn add_samples(&self, n: usize) -> Result<()> {
+        let total = self.samples.get().saturating_add(n);
+        self.samples.set(total);
+        if total > self.opts.max_samples {
+            return Err(exec_err(TOO_MANY_SAMPLES));
+        }
+        Ok(())
     }
 
     pub fn num_steps(&self) -> usize {
-        if self.end < self.start {
-            0
-        } else {
-            ((self.end - self.start) / self.interval + 1) as usize
-        }
+        usize::try_from(step_count(self.start, self.end, self.interval)).unwrap_or(usize::MAX)
     }
 
     pub fn steps(&self) -> impl Iterator<Item = i64> {
-        let (s, i, n) = (self.start, self.interval, self.num_steps() as i64);
-        (0..n).map(move |k| s + k * i)
+        let (s, i) = (self.start, self.interval);
+        let n = i64::try_from(self.num_steps()).unwrap_or(i64::MAX);
+        (0..n).map(move |k| s.saturating_add(k.saturating_mul(i)))
     }
 
     pub fn at_time(&self, at: &Option<AtModifier>) -> Option<i64> {
@@ -164,6 +208,7 @@ impl<'a> Evaluator<'a> {
             query_end: self.query_end,
             query_step: self.query_step,
             annos: Annotations::default(),
+            samples: self.samples.clone(),
         }
     }
 
@@ -175,7 +220,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Evaluates `e`, on a stack grown as needed (operator chains make
+    /// deep trees).
     pub fn eval(&mut self, e: &Expr) -> Result<Val> {
+        crate::parser::with_stack(|| self.eval_node(e))
+    }
+
+    fn eval_node(&mut self, e: &Expr) -> Result<Val> {
         if self.end < self.start {
             return Ok(Val::Matrix(Vec::new()));
         }
@@ -254,18 +305,30 @@ impl<'a> Evaluator<'a> {
         let at = self.at_time(&vs.at);
         let lookback = self.opts.lookback_delta;
         let (rmin, rmax) = match at {
-            Some(a) => (a - vs.offset, a - vs.offset),
-            None => (self.start - vs.offset, self.end - vs.offset),
+            Some(a) => (a.saturating_sub(vs.offset), a.saturating_sub(vs.offset)),
+            None => (
+                self.start.saturating_sub(vs.offset),
+                self.end.saturating_sub(vs.offset),
+            ),
         };
-        let selected = self.storage.select(&vs.matchers, rmin - lookback + 1, rmax);
+        let selected = self.storage.select(
+            &vs.matchers,
+            rmin.saturating_sub(lookback).saturating_add(1),
+            rmax,
+        );
+        self.add_samples(loaded(&selected))?;
         let n = self.num_steps();
         let mut out = Vec::with_capacity(selected.len());
         for s in selected {
             let mut ss = Series::new(s.labels, orig_ts);
             if let Some(a) = at {
                 // Step invariant: look up once.
-                if let Some((t, f, h)) = lookup(&s.samples, &s.histograms, a - vs.offset, lookback)
-                {
+                if let Some((t, f, h)) = lookup(
+                    &s.samples,
+                    &s.histograms,
+                    a.saturating_sub(vs.offset),
+                    lookback,
+                ) {
                     if orig_ts {
                         ss.floats = self
                             .steps()
@@ -288,9 +351,12 @@ impl<'a> Evaluator<'a> {
                 }
             } else {
                 for ts in self.steps() {
-                    if let Some((t, f, h)) =
-                        lookup(&s.samples, &s.histograms, ts - vs.offset, lookback)
-                    {
+                    if let Some((t, f, h)) = lookup(
+                        &s.samples,
+                        &s.histograms,
+                        ts.saturating_sub(vs.offset),
+                        lookback,
+                    ) {
                         if orig_ts {
                             if ss.floats.capacity() == 0 {
                                 ss.floats.reserve_exact(n);
@@ -321,23 +387,30 @@ impl<'a> Evaluator<'a> {
     pub fn matrix_selector_input(&mut self, vs: &VectorSelector, range: i64) -> Result<RangeInput> {
         let at = self.at_time(&vs.at);
         let (rmin, rmax) = match at {
-            Some(a) => (a - vs.offset, a - vs.offset),
-            None => (self.start - vs.offset, self.end - vs.offset),
+            Some(a) => (a.saturating_sub(vs.offset), a.saturating_sub(vs.offset)),
+            None => (
+                self.start.saturating_sub(vs.offset),
+                self.end.saturating_sub(vs.offset),
+            ),
         };
-        let selected = self.storage.select(&vs.matchers, rmin - range + 1, rmax);
+        let lo = rmin.saturating_sub(range);
+        let selected = self
+            .storage
+            .select(&vs.matchers, lo.saturating_add(1), rmax);
+        self.add_samples(loaded(&selected))?;
         let mut series = Vec::with_capacity(selected.len());
         for s in selected {
             let mut ss = Series::new(s.labels, false);
             ss.floats = s
                 .samples
                 .iter()
-                .filter(|p| !is_stale_nan(p.v) && p.t > rmin - range && p.t <= rmax)
+                .filter(|p| !is_stale_nan(p.v) && p.t > lo && p.t <= rmax)
                 .map(|p| FPoint { t: p.t, f: p.v })
                 .collect();
             ss.hists = s
                 .histograms
                 .iter()
-                .filter(|p| !is_stale_nan(p.h.sum) && p.t > rmin - range && p.t <= rmax)
+                .filter(|p| !is_stale_nan(p.h.sum) && p.t > lo && p.t <= rmax)
                 .map(|p| HPoint {
                     t: p.t,
                     h: p.h.clone(),
@@ -371,16 +444,22 @@ impl<'a> Evaluator<'a> {
         let at = self.at_time(at);
         let step = step.unwrap_or(self.opts.default_subquery_step).max(1);
         let (ref_start, ref_end) = match at {
-            Some(a) => (a - offset, a - offset),
-            None => (self.start - offset, self.end - offset),
+            Some(a) => (a.saturating_sub(*offset), a.saturating_sub(*offset)),
+            None => (
+                self.start.saturating_sub(*offset),
+                self.end.saturating_sub(*offset),
+            ),
         };
-        let mut new_start = step * ((ref_start - range) / step);
-        if new_start <= ref_start - range {
-            new_start += step;
+        let lo = ref_start.saturating_sub(*range);
+        let mut new_start = step.saturating_mul(lo / step);
+        if new_start <= lo {
+            new_start = new_start.saturating_add(step);
         }
+        check_steps(new_start, ref_end, step, self.opts.max_steps)?;
         let mut child = self.child(new_start, ref_end, step);
         let mut m = child.eval_matrix(expr)?;
         self.annos.merge(child.annos);
+        self.add_samples(m.iter().map(|s| s.floats.len() + s.hists.len()).sum())?;
         for s in &mut m {
             if s.drop_name {
                 s.labels = s.labels.without_metric_name();
@@ -466,6 +545,14 @@ impl<'a> Evaluator<'a> {
         }
         Ok(out)
     }
+}
+
+/// The samples a selection holds.
+fn loaded(selected: &[crate::storage::Series]) -> usize {
+    selected
+        .iter()
+        .map(|s| s.samples.len() + s.histograms.len())
+        .sum()
 }
 
 /// Collects the points at `ts` of every series in `input`.

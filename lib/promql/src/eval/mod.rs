@@ -32,6 +32,14 @@ pub struct EngineOptions {
     /// The step of a subquery written without one (`x[5m:]`), in ms
     /// (Prometheus uses the rule group's evaluation interval; the test suite 1m).
     pub default_subquery_step: i64,
+    /// Most samples a query may load (Prometheus's `query.max-samples`,
+    /// default 50,000,000): samples selected from storage and the points
+    /// subqueries produce, summed over the query.
+    pub max_samples: usize,
+    /// Most steps of one evaluation: a range query, or a subquery at each
+    /// of its parent's steps (default 1,000,000). Guards against
+    /// `x[1y:1ms]`-style queries that would run for hours.
+    pub max_steps: usize,
 }
 
 impl Default for EngineOptions {
@@ -40,6 +48,8 @@ impl Default for EngineOptions {
             lookback_delta: 5 * 60 * 1000,
             enable_experimental_functions: true,
             default_subquery_step: 60 * 1000,
+            max_samples: 50_000_000,
+            max_steps: 1_000_000,
         }
     }
 }
@@ -195,6 +205,7 @@ impl Engine {
                 "zero or negative query resolution step widths are not accepted".into(),
             ));
         }
+        engine::check_steps(start, end, step, self.opts.max_steps)?;
         let mut ev = engine::Evaluator::new(storage, &self.opts, start, end, step);
         warn_sorts(expr, &mut ev.annos);
         let m = match ev.eval(expr)? {
@@ -237,6 +248,10 @@ fn to_public_matrix(m: types::Matrix) -> Vec<Series> {
 
 /// Range queries warn about `sort*` calls, whose order is lost.
 fn warn_sorts(e: &Expr, annos: &mut annotations::Annotations) {
+    crate::parser::with_stack(|| warn_sorts_node(e, annos))
+}
+
+fn warn_sorts_node(e: &Expr, annos: &mut annotations::Annotations) {
     match e {
         Expr::Call { func, args, span } => {
             if matches!(

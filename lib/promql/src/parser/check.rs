@@ -20,7 +20,9 @@ pub fn expr_type(e: &Expr) -> ValueType {
             .map(|f| f.return_type)
             .unwrap_or(ValueType::Vector),
         Expr::Binary { lhs, rhs, .. } => {
-            if expr_type(lhs) == ValueType::Scalar && expr_type(rhs) == ValueType::Scalar {
+            // Operator chains are deep trees: grow the stack as needed.
+            let scalar = |e: &Expr| super::with_stack(|| expr_type(e)) == ValueType::Scalar;
+            if scalar(lhs) && scalar(rhs) {
                 ValueType::Scalar
             } else {
                 ValueType::Vector

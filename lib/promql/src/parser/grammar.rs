@@ -14,7 +14,7 @@
 
 use super::lexer::{lex, quote_str, Kw, Tok, Token};
 use super::literals::{duration_seconds, parse_number, seconds_to_ns, unquote, MAX_DURATION_SECS};
-use super::{ParseError, ParseOptions, MAX_DEPTH};
+use super::{ParseError, ParseOptions, MAX_BINARY_OPS, MAX_DEPTH};
 use crate::ast::{BinOp, Cardinality, Expr, Span, VectorMatching, VectorSelector};
 use crate::duration::parse_duration_ns;
 use crate::labels::{MatchOp, Matcher, METRIC_NAME};
@@ -22,7 +22,8 @@ use crate::labels::{MatchOp, Matcher, METRIC_NAME};
 /// A syntax error has been recorded; unwind.
 pub(crate) type PResult<T> = Result<T, ()>;
 
-/// An expression and the depth of its tree.
+/// An expression and its nesting depth (parentheses, calls, aggregations,
+/// subqueries and unary operators; binary operators do not nest).
 pub(crate) type Node = (Expr, usize);
 
 const PREC_POW: u8 = 6;
@@ -127,6 +128,8 @@ pub(crate) struct Parser<'a> {
     pos: usize,
     errors: Vec<ParseError>,
     depth: usize,
+    /// Binary operators seen so far (bounded by [`MAX_BINARY_OPS`]).
+    binary_ops: usize,
     /// > 0 while inside an aggregation (for the "in aggregation" context).
     pub(super) agg_depth: usize,
     pub(super) opts: ParseOptions,
@@ -140,6 +143,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             errors: Vec::new(),
             depth: 0,
+            binary_ops: 0,
             agg_depth: 0,
             opts,
         }
@@ -265,11 +269,22 @@ impl<'a> Parser<'a> {
     fn parse_binary(&mut self, min_prec: u8) -> PResult<Node> {
         let (mut lhs, mut depth) = self.parse_unary()?;
         while let Some((op, prec)) = binop(self.peek_tok()).filter(|(_, p)| *p >= min_prec) {
+            self.binary_ops += 1;
+            if self.binary_ops > MAX_BINARY_OPS {
+                let t = self.peek().clone();
+                self.err(
+                    Span::new(t.start, t.end),
+                    format!("too many binary operators (more than {MAX_BINARY_OPS})"),
+                );
+                return Err(());
+            }
             self.advance();
             let mods = self.parse_bin_modifiers()?;
             let next_min = if op == BinOp::Pow { prec } else { prec + 1 };
             let (rhs, rd) = self.parse_expr(next_min)?;
-            depth = self.deeper(depth.max(rd))?;
+            // A chain `a + b + c` is flat for the nesting limit; the tree's
+            // height is bounded by MAX_DEPTH + MAX_BINARY_OPS.
+            depth = depth.max(rd);
             let span = Span::new(lhs.span().start, rhs.span().end);
             let matching = VectorMatching {
                 card: mods.card.unwrap_or(Cardinality::OneToOne),

@@ -10,7 +10,9 @@
 //! Like Prometheus, the parser keeps going after "semantic" errors found
 //! while parsing (unknown function, misplaced offset, ...), and only
 //! type-checks when there were none; the first error is the one reported.
-//! Parsing never panics and nesting depth is bounded by [`MAX_DEPTH`].
+//! Parsing never panics; nesting depth is bounded by [`MAX_DEPTH`] and the
+//! number of binary operators by [`MAX_BINARY_OPS`], so the tree's height
+//! stays bounded for the recursive walks (which also grow their stack).
 
 pub mod check;
 mod grammar;
@@ -26,10 +28,17 @@ pub use crate::duration::parse_duration;
 pub use check::expr_type;
 pub use literals::unquote;
 
-/// The deepest expression nesting accepted (parentheses, operator chains,
-/// function calls...). Deeper input is rejected with an error instead of
-/// risking a stack overflow here or in the evaluator.
+/// The deepest expression nesting accepted (parentheses, function calls,
+/// aggregations, subqueries, unary operators, right-associative `^`
+/// chains). Deeper input is rejected with an error instead of risking a
+/// stack overflow here or in the evaluator. Left-associative operator
+/// chains (`a + b + … + z`) are flat: Prometheus accepts long ones.
 pub const MAX_DEPTH: usize = 512;
+
+/// The most binary operators in one expression. It bounds the height of
+/// the tree (a chain `a + b + …` is a left-deep tree), and so the stack
+/// used by code that walks or drops it without growing its stack.
+pub const MAX_BINARY_OPS: usize = 10_000;
 
 /// Runs a recursive step on a stack with room to spare, growing it on the
 /// heap when it runs low (debug builds use large frames).

@@ -353,14 +353,17 @@ impl Parser<'_> {
                 };
                 self.advance();
                 let ts = if neg { -ts } else { ts };
-                if !ts.is_finite() || ts >= i64::MAX as f64 || ts <= i64::MIN as f64 {
+                // Bounded in milliseconds (what the AST holds), so the
+                // conversion never saturates.
+                let ms = (ts * 1000.0).round();
+                if !ms.is_finite() || ms >= i64::MAX as f64 || ms <= i64::MIN as f64 {
                     let span = e.span();
                     self.err(
                         span,
                         format!("timestamp out of bounds for @ modifier: {}", go_f(ts)),
                     );
                 }
-                (AtModifier::Timestamp((ts * 1000.0).round() as i64), n.end)
+                (AtModifier::Timestamp(ms as i64), n.end)
             }
             _ => return self.fail("@", "timestamp"),
         };

@@ -3,7 +3,7 @@
 //! printer round trips, and no-panic checks on mutated input.
 
 use watchfire_promql::ast::{AtModifier, Expr};
-use watchfire_promql::parser::{parse, ParseError, MAX_DEPTH};
+use watchfire_promql::parser::{parse, ParseError, MAX_BINARY_OPS, MAX_DEPTH};
 
 #[path = "parser_cases.rs"]
 mod parser_cases;
@@ -261,7 +261,6 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let cases = [
         format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000)),
         format!("{}1", "-".repeat(100_000)),
-        vec!["1"; 50_000].join(" + "),
         format!("foo{}", "[5m:]".repeat(10_000)),
         format!("{}foo{}", "abs(".repeat(10_000), ")".repeat(10_000)),
         format!("{}foo{}", "sum(".repeat(10_000), ")".repeat(10_000)),
@@ -279,6 +278,9 @@ fn deep_nesting_is_an_error_not_a_crash() {
                     &input[..20]
                 );
             }
+            // Too many binary operators: a clear error, not a crash.
+            let err = parse(&vec!["1"; 50_000].join(" + ")).expect_err("too long");
+            assert!(err.msg.contains("too many binary operators"), "{err}");
             // Just under the limit still parses (and prints and checks).
             let ok = format!(
                 "{}1{}",
@@ -330,4 +332,55 @@ fn ast_details() {
     // Positions are 1-based line:col, bytes as in Prometheus.
     let e = parse("foo +\n  bar{").unwrap_err();
     assert_eq!((e.line_col(), e.span.start), ((2, 7), 12));
+}
+
+#[test]
+fn long_operator_chains_parse_and_evaluate_on_a_small_stack() {
+    use watchfire_promql::eval::{Engine, Value};
+    use watchfire_promql::storage::MemStorage;
+    // (term, count, operator, expected value); Prometheus accepts such
+    // chains, which used to fail with "nesting too deep" past 512 terms.
+    let cases: Vec<(&str, usize, &str, f64)> = vec![
+        ("1", 5_000, " + ", 5_000.0),
+        ("1", 5_000, " * ", 1.0),
+        (
+            "1",
+            MAX_BINARY_OPS + 1,
+            " - ",
+            -(MAX_BINARY_OPS as f64 - 1.0),
+        ),
+        ("vector(1)", 2_000, " + ", 2_000.0),
+    ];
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            for (term, n, op, want) in cases {
+                let name = format!("{n} x {term}{op}");
+                let q = vec![term; n].join(op);
+                let e = parse(&q).unwrap_or_else(|err| panic!("{name}: {err}"));
+                assert_eq!(e.to_string(), q, "{name}");
+                let st = MemStorage::default();
+                let got = Engine::default().instant(&st, &e, 0).expect("evaluates");
+                let v = match got.value {
+                    Value::Scalar { v, .. } => v,
+                    Value::Vector(v) if v.len() == 1 => v[0].v,
+                    other => panic!("{name}: {other:?}"),
+                };
+                assert_eq!(v, want, "{name}");
+                let r = Engine::default()
+                    .range(&st, &e, 0, 60_000, 15_000)
+                    .expect("range");
+                match r.value {
+                    Value::Matrix(m) => {
+                        assert_eq!(m.len(), 1, "{name}");
+                        assert_eq!(m[0].samples.len(), 5, "{name}");
+                        assert!(m[0].samples.iter().all(|p| p.v == want), "{name}");
+                    }
+                    other => panic!("{name}: {other:?}"),
+                }
+                drop(e);
+            }
+        })
+        .expect("spawn");
+    handle.join().expect("no stack overflow");
 }
