@@ -71,6 +71,11 @@ pub(crate) struct Evaluator<'a> {
 
 /// The static type of an expression.
 pub(crate) fn expr_type(e: &Expr) -> ValueType {
+    crate::parser::check::spine_type(e, leaf_type)
+}
+
+/// The type of a node that is not an operator or parentheses.
+fn leaf_type(e: &Expr) -> ValueType {
     match e {
         Expr::Number { .. } => ValueType::Scalar,
         Expr::String { .. } => ValueType::String,
@@ -82,15 +87,8 @@ pub(crate) fn expr_type(e: &Expr) -> ValueType {
             }
             _ => ValueType::Vector,
         },
-        Expr::Binary { lhs, rhs, .. } => {
-            let scalar = |e: &Expr| crate::parser::with_stack(|| expr_type(e)) == ValueType::Scalar;
-            if scalar(lhs) && scalar(rhs) {
-                ValueType::Scalar
-            } else {
-                ValueType::Vector
-            }
-        }
-        Expr::Unary { expr, .. } | Expr::Paren { expr, .. } => expr_type(expr),
+        // Handled by `spine_type`.
+        Expr::Binary { .. } | Expr::Unary { .. } | Expr::Paren { .. } => ValueType::Vector,
     }
 }
 

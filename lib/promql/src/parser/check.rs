@@ -11,6 +11,39 @@ use crate::labels::METRIC_NAME;
 
 /// The type an expression evaluates to.
 pub fn expr_type(e: &Expr) -> ValueType {
+    spine_type(e, |leaf| leaf_type(leaf))
+}
+
+/// The type of `e` given the type of its non-operator nodes: walks the
+/// left spine of operator chains iteratively (chains are left-deep trees,
+/// thousands of levels high), recursing only into right operands.
+pub(crate) fn spine_type(e: &Expr, leaf: impl Fn(&Expr) -> ValueType + Copy) -> ValueType {
+    let mut e = e;
+    let mut in_binary = false;
+    loop {
+        match e {
+            Expr::Binary { lhs, rhs, .. } => {
+                in_binary = true;
+                if super::with_stack(|| spine_type(rhs, leaf)) != ValueType::Scalar {
+                    return ValueType::Vector;
+                }
+                e = lhs;
+            }
+            Expr::Unary { expr, .. } | Expr::Paren { expr, .. } => e = expr,
+            other => {
+                let t = leaf(other);
+                return match (in_binary, t) {
+                    (false, t) => t,
+                    (true, ValueType::Scalar) => ValueType::Scalar,
+                    (true, _) => ValueType::Vector,
+                };
+            }
+        }
+    }
+}
+
+/// The type of a node that is not an operator or parentheses.
+fn leaf_type(e: &Expr) -> ValueType {
     match e {
         Expr::Number { .. } => ValueType::Scalar,
         Expr::String { .. } => ValueType::String,
@@ -19,16 +52,8 @@ pub fn expr_type(e: &Expr) -> ValueType {
         Expr::Call { func, .. } => functions::lookup(func)
             .map(|f| f.return_type)
             .unwrap_or(ValueType::Vector),
-        Expr::Binary { lhs, rhs, .. } => {
-            // Operator chains are deep trees: grow the stack as needed.
-            let scalar = |e: &Expr| super::with_stack(|| expr_type(e)) == ValueType::Scalar;
-            if scalar(lhs) && scalar(rhs) {
-                ValueType::Scalar
-            } else {
-                ValueType::Vector
-            }
-        }
-        Expr::Unary { expr, .. } | Expr::Paren { expr, .. } => expr_type(expr),
+        // Handled by `spine_type`.
+        Expr::Binary { .. } | Expr::Unary { .. } | Expr::Paren { .. } => ValueType::Vector,
     }
 }
 
