@@ -16,6 +16,8 @@
 
 #![forbid(unsafe_code)]
 
+#[path = "e2e/agent.rs"]
+mod agent;
 #[path = "e2e/crash.rs"]
 mod crash;
 #[path = "e2e/harness.rs"]

@@ -242,8 +242,9 @@ fn spawn_background(
             tick.tick().await;
             let now = system_clock();
             for (labels, v) in self_samples(&metrics.registry, &instance) {
-                // A rejected sample (say, a clock step backwards) is dropped.
-                let _ = store.append(&labels, now, v);
+                // Internal: exempt from the series limit. A rejected sample
+                // (say, a clock step backwards) is dropped.
+                let _ = store.append_internal(&labels, now, v);
             }
         }
     });

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::annotations as anno;
-use super::engine::{exec_err, expr_type, Evaluator, Result};
+use super::engine::{exec_err, Evaluator, Result};
 use super::functions::histogram::scale;
 use super::types::{labels_string, FxHashMap, FxHashSet, Grouper, Matrix, Sample, Vector};
 use crate::ast::{BinOp, Cardinality, Expr, Span, ValueType, VectorMatching};
@@ -132,7 +132,7 @@ impl Evaluator<'_> {
         return_bool: bool,
         span: Span,
     ) -> Result<Matrix> {
-        let (lt, rt) = (expr_type(lhs), expr_type(rhs));
+        let (lt, rt) = (self.type_of(lhs), self.type_of(rhs));
         let lm = self.eval_matrix(lhs)?;
         let rm = self.eval_matrix(rhs)?;
         let inputs = [lm, rm];

@@ -67,6 +67,9 @@ pub(crate) struct Evaluator<'a> {
     pub annos: Annotations,
     /// Samples loaded so far by the whole query (shared with children).
     pub samples: Rc<Cell<usize>>,
+    /// Types of the binary expressions seen, by address: operator chains
+    /// ask for the type of their left operand at every level.
+    types: FxHashMap<usize, ValueType>,
 }
 
 /// The static type of an expression.
@@ -163,6 +166,31 @@ impl<'a> Evaluator<'a> {
             query_step: if start == end { 0 } else { interval },
             annos: Annotations::default(),
             samples: Rc::new(Cell::new(0)),
+            types: FxHashMap::default(),
+        }
+    }
+
+    /// [`expr_type`], remembering the types of binary expressions so a
+    /// chain of n operators costs O(n) instead of O(n²).
+    pub fn type_of(&mut self, e: &Expr) -> ValueType {
+        match e {
+            Expr::Binary { lhs, rhs, .. } => {
+                let key = e as *const Expr as usize;
+                if let Some(t) = self.types.get(&key) {
+                    return *t;
+                }
+                let l = crate::parser::with_stack(|| self.type_of(lhs));
+                let r = self.type_of(rhs);
+                let t = if l == ValueType::Scalar && r == ValueType::Scalar {
+                    ValueType::Scalar
+                } else {
+                    ValueType::Vector
+                };
+                self.types.insert(key, t);
+                t
+            }
+            Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => self.type_of(expr),
+            _ => leaf_type(e),
         }
     }
 
@@ -207,6 +235,7 @@ impl<'a> Evaluator<'a> {
             query_step: self.query_step,
             annos: Annotations::default(),
             samples: self.samples.clone(),
+            types: FxHashMap::default(),
         }
     }
 

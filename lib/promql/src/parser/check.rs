@@ -11,7 +11,7 @@ use crate::labels::METRIC_NAME;
 
 /// The type an expression evaluates to.
 pub fn expr_type(e: &Expr) -> ValueType {
-    spine_type(e, |leaf| leaf_type(leaf))
+    spine_type(e, leaf_type)
 }
 
 /// The type of `e` given the type of its non-operator nodes: walks the
@@ -112,7 +112,13 @@ impl Checker<'_> {
     }
 
     fn check_node(&mut self, e: &mut Expr, bypass_empty: bool) -> ValueType {
-        let typ = expr_type(e);
+        // A binary expression's type comes from its operands' (computed
+        // below): asking `expr_type` at every level of a long chain would
+        // cost quadratic time.
+        let mut typ = match e {
+            Expr::Binary { .. } => ValueType::Vector,
+            _ => expr_type(e),
+        };
         let span = e.span();
         match e {
             Expr::Aggregate {
@@ -142,6 +148,9 @@ impl Checker<'_> {
             } => {
                 let lt = self.check(lhs, false);
                 let rt = self.check(rhs, false);
+                if lt == ValueType::Scalar && rt == ValueType::Scalar {
+                    typ = ValueType::Scalar;
+                }
                 let op_span = self.op_span(lhs.span(), rhs.span());
                 if *return_bool && !op.is_comparison() {
                     self.err(

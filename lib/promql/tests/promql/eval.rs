@@ -162,3 +162,133 @@ fn counter_info_annotation() {
         ]
     );
 }
+
+/// What a hostile query must give: a parse error, an evaluation error
+/// (with this text), or a result (possibly empty) — never a panic, even
+/// with overflow checks on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    ParseError(&'static str),
+    EvalError(&'static str),
+    Evaluates,
+}
+
+fn check_hostile(
+    q: &str,
+    opts: watchfire_promql::eval::EngineOptions,
+    times: &[i64],
+    want: Outcome,
+) {
+    let st = store();
+    let e = match parse(q) {
+        Err(err) => {
+            match want {
+                Outcome::ParseError(msg) => assert!(err.msg.contains(msg), "{q}: {err}"),
+                _ => panic!("{q}: unexpected parse error {err}"),
+            }
+            return;
+        }
+        Ok(e) => e,
+    };
+    let engine = Engine::new(opts);
+    for &t in times {
+        let results = [
+            engine.instant(&st, &e, t),
+            engine.range(&st, &e, t.saturating_sub(600_000), t, 60_000),
+        ];
+        for r in results {
+            match (want, r) {
+                (Outcome::Evaluates, Ok(_)) => {}
+                (Outcome::EvalError(msg), Err(err)) => {
+                    assert!(err.to_string().contains(msg), "{q} at {t}: {err}")
+                }
+                (want, got) => panic!("{q} at {t}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn extreme_at_and_offset_never_overflow() {
+    use Outcome::*;
+    let d = watchfire_promql::eval::EngineOptions::default;
+    let cases: &[(&str, Outcome)] = &[
+        ("http_requests_total @ 9e15 offset -1y", Evaluates),
+        ("http_requests_total @ -9e15 offset 1y", Evaluates),
+        ("http_requests_total @ 9.2e15 offset -292y", Evaluates),
+        ("http_requests_total offset 292y", Evaluates),
+        ("http_requests_total offset -292y", Evaluates),
+        ("rate(http_requests_total[292y] @ -9.2e15)", Evaluates),
+        (
+            "rate(http_requests_total[5m] @ 9.2e15 offset -292y)",
+            Evaluates,
+        ),
+        (
+            "sum_over_time(http_requests_total[1h:1m] @ -9.2e15 offset 292y)",
+            Evaluates,
+        ),
+        ("timestamp(http_requests_total @ 9.2e15)", Evaluates),
+        (
+            "http_requests_total @ 1e16",
+            ParseError("timestamp out of bounds for @ modifier"),
+        ),
+        (
+            "http_requests_total @ -1e16",
+            ParseError("timestamp out of bounds for @ modifier"),
+        ),
+        (
+            "http_requests_total @ 9223372036854775.807",
+            ParseError("out of bounds"),
+        ),
+    ];
+    for (q, want) in cases {
+        check_hostile(q, d(), &[0, 300_000, i64::MAX, i64::MIN], *want);
+    }
+}
+
+#[test]
+fn step_and_sample_limits() {
+    use watchfire_promql::eval::EngineOptions;
+    use Outcome::*;
+    const SAMPLES: &str =
+        "query processing would load too many samples into memory in query execution";
+    let small = |max_samples| EngineOptions {
+        max_samples,
+        ..EngineOptions::default()
+    };
+    let cases: Vec<(&str, EngineOptions, Outcome)> = vec![
+        // ~3e10 steps: refused up front instead of running for hours.
+        (
+            "max_over_time(http_requests_total[1y:1ms])",
+            small(50_000_000),
+            EvalError("steps"),
+        ),
+        (
+            "http_requests_total[1y:1ms]",
+            small(50_000_000),
+            EvalError("steps"),
+        ),
+        (
+            "max_over_time(http_requests_total[1h:1m])",
+            small(50_000_000),
+            Evaluates,
+        ),
+        // 3 series x 6 samples = 18 raw samples per selection.
+        ("http_requests_total[1h]", small(17), EvalError(SAMPLES)),
+        ("http_requests_total[1h]", small(18 * 2 * 11), Evaluates),
+        (
+            "sum_over_time(http_requests_total[1h:10s])",
+            small(100),
+            EvalError(SAMPLES),
+        ),
+    ];
+    for (q, opts, want) in cases {
+        check_hostile(q, opts, &[300_000], want);
+    }
+    // A range query with too many steps.
+    let e = parse("http_requests_total").unwrap();
+    let err = Engine::default()
+        .range(&store(), &e, 0, 3_600_000_000, 1)
+        .unwrap_err();
+    assert!(err.to_string().contains("steps"), "{err}");
+}

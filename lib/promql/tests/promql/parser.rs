@@ -357,11 +357,8 @@ fn long_operator_chains_parse_and_evaluate_on_a_small_stack() {
             for (term, n, op, want) in cases {
                 let name = format!("{n} x {term}{op}");
                 let q = vec![term; n].join(op);
-                let t0 = std::time::Instant::now();
                 let e = parse(&q).unwrap_or_else(|err| panic!("{name}: {err}"));
-                eprintln!("{name} parse {:?}", t0.elapsed());
                 assert_eq!(e.to_string(), q, "{name}");
-                eprintln!("{name} print {:?}", t0.elapsed());
                 let st = MemStorage::default();
                 let got = Engine::default().instant(&st, &e, 0).expect("evaluates");
                 let v = match got.value {
@@ -370,7 +367,6 @@ fn long_operator_chains_parse_and_evaluate_on_a_small_stack() {
                     other => panic!("{name}: {other:?}"),
                 };
                 assert_eq!(v, want, "{name}");
-                eprintln!("{name} instant {:?}", t0.elapsed());
                 let r = Engine::default()
                     .range(&st, &e, 0, 60_000, 15_000)
                     .expect("range");
