@@ -103,7 +103,11 @@ impl AgentConfig {
             path: name.clone(),
             source,
         })?;
-        Self::from_yaml(&name, &text)
+        let cfg = Self::from_yaml(&name, &text)?;
+        // I/O, so not in `validate`: file_sd paths that cannot be read are
+        // start-up errors with their position.
+        crate::scrape::discovery::file_sd::preflight(&cfg.scrape, &name).map_err(from_scrape)?;
+        Ok(cfg)
     }
 
     /// Parses and validates config text.

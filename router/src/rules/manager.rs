@@ -562,6 +562,8 @@ async fn coordinate(
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The fingerprint of the rule files as last tried by a reload.
     let mut seen = fp;
+    // A changed fingerprint seen once, waiting to be seen again.
+    let mut candidate: Option<u64> = None;
     loop {
         #[cfg(unix)]
         let hup_fut = async {
@@ -580,12 +582,24 @@ async fn coordinate(
                 // Compare with the last content *tried*, not the last
                 // content loaded: a broken file is tried once, and putting
                 // back the last good file reloads it (clearing the failure).
+                // A change must also be the same at two polls in a row
+                // (debounce): a file being written in place (truncate, then
+                // write) must not be loaded half-written, which could drop
+                // a group and its alert state.
                 match fingerprint(&inner.cfg) {
-                    Some(f) if f != seen => {
+                    Some(f) if f != seen && candidate == Some(f) => {
                         seen = f;
+                        candidate = None;
                         None
                     }
-                    _ => continue,
+                    Some(f) if f != seen => {
+                        candidate = Some(f);
+                        continue;
+                    }
+                    _ => {
+                        candidate = None;
+                        continue;
+                    }
                 }
             }
         };
