@@ -139,28 +139,46 @@ struct Counts {
     b_all: AtomicU64,
     requests_a: AtomicU64,
     requests_b: AtomicU64,
+    /// `up` samples of `job="bench"` equal to 0 (failed scrapes), per sender.
+    down_a: AtomicU64,
+    down_b: AtomicU64,
 }
 
-fn decode(body: &[u8]) -> Option<(u64, u64)> {
+/// What one remote_write request carried.
+#[derive(Default)]
+struct Delivered {
+    bench: u64,
+    all: u64,
+    down: u64,
+}
+
+fn decode(body: &[u8]) -> Option<Delivered> {
     let raw = snap::raw::Decoder::new().decompress_vec(body).ok()?;
     let req = WriteRequest::decode(raw.as_slice()).ok()?;
-    let mut bench = 0u64;
-    let mut all = 0u64;
+    let mut d = Delivered::default();
     for ts in &req.timeseries {
         let n = ts.samples.len() as u64;
-        all += n;
+        d.all += n;
         if ts.labels.iter().any(|l| l.name == "job" && l.value == JOB) {
-            bench += n;
+            d.bench += n;
+            if ts
+                .labels
+                .iter()
+                .any(|l| l.name == "__name__" && l.value == "up")
+            {
+                d.down += ts.samples.iter().filter(|s| s.value == 0.0).count() as u64;
+            }
         }
     }
-    Some((bench, all))
+    Some(d)
 }
 
 async fn write_a(State(c): State<Arc<Counts>>, body: Bytes) -> StatusCode {
     match decode(&body) {
-        Some((bench, all)) => {
-            c.a.fetch_add(bench, Ordering::Relaxed);
-            c.a_all.fetch_add(all, Ordering::Relaxed);
+        Some(d) => {
+            c.a.fetch_add(d.bench, Ordering::Relaxed);
+            c.a_all.fetch_add(d.all, Ordering::Relaxed);
+            c.down_a.fetch_add(d.down, Ordering::Relaxed);
             c.requests_a.fetch_add(1, Ordering::Relaxed);
             StatusCode::NO_CONTENT
         }
@@ -170,9 +188,10 @@ async fn write_a(State(c): State<Arc<Counts>>, body: Bytes) -> StatusCode {
 
 async fn write_b(State(c): State<Arc<Counts>>, body: Bytes) -> StatusCode {
     match decode(&body) {
-        Some((bench, all)) => {
-            c.b.fetch_add(bench, Ordering::Relaxed);
-            c.b_all.fetch_add(all, Ordering::Relaxed);
+        Some(d) => {
+            c.b.fetch_add(d.bench, Ordering::Relaxed);
+            c.b_all.fetch_add(d.all, Ordering::Relaxed);
+            c.down_b.fetch_add(d.down, Ordering::Relaxed);
             c.requests_b.fetch_add(1, Ordering::Relaxed);
             StatusCode::NO_CONTENT
         }
@@ -395,6 +414,14 @@ async fn main() {
     let s1 = snap();
     let secs = t0.elapsed().as_secs_f64();
     let (o_hwm, p_hwm) = (status_kb(o_pid, "VmHWM"), status_kb(p_pid, "VmHWM"));
+    let diag = match client
+        .get(format!("http://127.0.0.1:{ours_port}/metrics"))
+        .send()
+        .await
+    {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => format!("(cannot read our agent's /metrics: {e})"),
+    };
     let o_total = cpu_ticks(o_pid) as f64 / tck;
     let p_total = cpu_ticks(p_pid) as f64 / tck;
     drop(ours);
@@ -426,9 +453,11 @@ async fn main() {
         "expected job=bench samples per side ≈ {TARGETS} x (series + 5 synthetic) x {secs:.0}s ≥ {expected:.0}"
     );
     println!(
-        "remote_write requests: ours {}, prometheus {}",
+        "remote_write requests (whole run): ours {}, prometheus {}; failed scrapes (up == 0): ours {}, prometheus {}",
         counts.requests_a.load(Ordering::Relaxed),
-        counts.requests_b.load(Ordering::Relaxed)
+        counts.requests_b.load(Ordering::Relaxed),
+        counts.down_a.load(Ordering::Relaxed),
+        counts.down_b.load(Ordering::Relaxed)
     );
     let cpu_ratio = o_cpu / p_cpu.max(1e-9);
     let rss_ratio = o_hwm as f64 / (p_hwm as f64).max(1.0);
@@ -447,6 +476,13 @@ async fn main() {
         "ratio ours/prometheus peak RSS: {rss_ratio:.3} ({})",
         verdict(rss_ratio)
     );
+
+    eprintln!("-- diagnostics: our agent's own counters at the end of the window --");
+    for l in diag.lines().filter(|l| {
+        l.starts_with("watchfire_agent_") && !l.contains("_bucket") && !l.starts_with('#')
+    }) {
+        eprintln!("{l}");
+    }
 
     if (o_n as f64) < expected * 0.5 || (p_n as f64) < expected * 0.5 {
         eprintln!("agent_compare: a side delivered too few samples; comparison void");
