@@ -22,6 +22,8 @@
 //! Exits non-zero if either side delivered less than half the samples it
 //! should have (i.e. the comparison is void).
 
+#![forbid(unsafe_code)]
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -247,6 +249,40 @@ async fn wait_http(client: &reqwest::Client, url: &str, what: &str) {
     panic!("{what} did not become ready at {url}");
 }
 
+/// The sum of every series of metric `name` on a `/metrics` page (0 if
+/// absent or unreachable).
+async fn metric_sum(client: &reqwest::Client, url: &str, name: &str) -> f64 {
+    let Ok(r) = client.get(url).send().await else {
+        return 0.0;
+    };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with(' ') || r.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// Samples each side handed to its remote-write path so far (ours, Prometheus).
+async fn ingested(client: &reqwest::Client, ours_port: u16, prom_port: u16) -> (f64, f64) {
+    (
+        metric_sum(
+            client,
+            &format!("http://127.0.0.1:{ours_port}/metrics"),
+            "watchfire_agent_remote_write_samples_appended_total",
+        )
+        .await,
+        metric_sum(
+            client,
+            &format!("http://127.0.0.1:{prom_port}/metrics"),
+            "prometheus_remote_storage_samples_in_total",
+        )
+        .await,
+    )
+}
+
 fn write_file(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write config");
 }
@@ -408,11 +444,13 @@ async fn main() {
             counts.b_all.load(Ordering::Relaxed),
         )
     };
+    let i0 = ingested(&client, ours_port, prom_port).await;
     let s0 = snap();
     let t0 = Instant::now();
     tokio::time::sleep(WINDOW).await;
     let s1 = snap();
     let secs = t0.elapsed().as_secs_f64();
+    let i1 = ingested(&client, ours_port, prom_port).await;
     let (o_hwm, p_hwm) = (status_kb(o_pid, "VmHWM"), status_kb(p_pid, "VmHWM"));
     let diag = match client
         .get(format!("http://127.0.0.1:{ours_port}/metrics"))
@@ -447,6 +485,17 @@ async fn main() {
     println!(
         "| prometheus --enable-feature=agent | {p_cpu:.2} | {p_total:.2} | {:.1} MiB | {p_n} | {p_all} |",
         mib(p_hwm)
+    );
+    let (o_in, p_in) = (i1.0 - i0.0, i1.1 - i0.1);
+    let per = |cpu: f64, n: f64| if n > 0.0 { cpu * 1e6 / n } else { f64::NAN };
+    println!(
+        "samples ingested (handed to remote write) in window: ours {o_in:.0}, prometheus {p_in:.0}"
+    );
+    println!(
+        "CPU-µs per ingested sample: ours {:.2}, prometheus {:.2} (ratio {:.3})",
+        per(o_cpu, o_in),
+        per(p_cpu, p_in),
+        per(o_cpu, o_in) / per(p_cpu, p_in)
     );
     println!("harness (targets + receiver) CPU-s in window: {h_cpu:.2}");
     println!(
