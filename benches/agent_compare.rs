@@ -24,9 +24,13 @@
 
 #![forbid(unsafe_code)]
 
-use std::net::TcpListener;
+#[path = "common/proc.rs"]
+mod proc_util;
+
+use proc_util::{free_port, Proc};
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,21 +53,6 @@ const EXPOSITION: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../shared/conformance/exposition/node_exporter_e2e_output.txt"
 );
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// One exposition line: either kept verbatim (comments, non-finite values)
 /// or a series prefix and a base value that moves with time.

@@ -13,10 +13,14 @@
 #[path = "common/mod.rs"]
 mod common;
 
+#[path = "common/proc.rs"]
+mod proc_util;
+
+use proc_util::{free_port, Proc};
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prost::Message;
@@ -24,21 +28,6 @@ use watchfire_router::ingest::proto::{Label, Sample, TimeSeries, WriteRequest};
 
 const STEP_MS: i64 = 15_000;
 const HISTORY: usize = 41;
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
