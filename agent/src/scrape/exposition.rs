@@ -8,7 +8,7 @@
 //! OpenMetrics is checked with Prometheus's strictness (syntax and the
 //! mandatory `# EOF`), since real targets break some reference-only rules.
 
-use watchfire_exposition::{negotiate, OmStrictness, ParseOptions};
+use watchfire_exposition::{negotiate, MetricType, OmStrictness, ParseOptions, Sample};
 use watchfire_promql::labels::Label;
 use watchfire_promql::Labels;
 
@@ -40,6 +40,25 @@ pub fn parse(
     content_type: Option<&str>,
     max_label_value_len: usize,
 ) -> Result<Vec<Scraped>, ParseFailure> {
+    let samples = parse_raw(body, content_type, max_label_value_len)?;
+    let mut out = Vec::with_capacity(samples.len());
+    for s in &samples {
+        out.push(Scraped {
+            labels: sample_labels(s)?,
+            value: s.value,
+            timestamp: s.timestamp_ms,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses a whole body into the parser's borrowed samples (no label set
+/// built yet; see [`sample_labels`] and [`series_key`]).
+pub fn parse_raw<'a>(
+    body: &'a [u8],
+    content_type: Option<&str>,
+    max_label_value_len: usize,
+) -> Result<Vec<Sample<'a>>, ParseFailure> {
     let mut opts = ParseOptions {
         om_strictness: OmStrictness::Prometheus,
         ..ParseOptions::default()
@@ -47,34 +66,46 @@ pub fn parse(
     if max_label_value_len > 0 {
         opts.max_label_value_len = max_label_value_len;
     }
-    let samples = watchfire_exposition::parse_with_options(body, negotiate(content_type), opts)
-        .map_err(|e| ParseFailure {
+    watchfire_exposition::parse_with_options(body, negotiate(content_type), opts).map_err(|e| {
+        ParseFailure {
             line: e.line,
             col: e.col,
             msg: e.msg,
-        })?;
-    let mut out = Vec::with_capacity(samples.len());
-    for s in &samples {
-        let mut pairs = s.label_pairs();
-        pairs.retain(|(_, v)| !v.is_empty());
-        if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(ParseFailure {
-                line: s.line,
-                col: 1,
-                msg: format!("duplicate label name {:?}", w[0].0),
-            });
         }
-        let labels = Labels::from_sorted(
-            pairs
-                .into_iter()
-                .map(|(name, value)| Label { name, value })
-                .collect(),
-        );
-        out.push(Scraped {
-            labels,
-            value: s.value,
-            timestamp: s.timestamp_ms,
+    })
+}
+
+/// The label set of one parsed sample (with `__name__`, empty values
+/// dropped). A label name given twice is an error.
+pub fn sample_labels(s: &Sample<'_>) -> Result<Labels, ParseFailure> {
+    let mut pairs = s.label_pairs();
+    pairs.retain(|(_, v)| !v.is_empty());
+    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(ParseFailure {
+            line: s.line,
+            col: 1,
+            msg: format!("duplicate label name {:?}", w[0].0),
         });
     }
-    Ok(out)
+    Ok(Labels::from_sorted(
+        pairs
+            .into_iter()
+            .map(|(name, value)| Label { name, value })
+            .collect(),
+    ))
+}
+
+/// Writes into `key` a text that determines [`sample_labels`] of `s`
+/// completely: the metric name, the raw label text and whether `le` /
+/// `quantile` values get normalised (that depends on the family type).
+pub fn series_key(s: &Sample<'_>, key: &mut String) {
+    key.clear();
+    key.push(match s.metric_type {
+        MetricType::Histogram | MetricType::GaugeHistogram => 'h',
+        MetricType::Summary => 's',
+        _ => 'o',
+    });
+    key.push_str(&s.name);
+    key.push('{');
+    key.push_str(s.labels.raw());
 }

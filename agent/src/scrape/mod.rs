@@ -29,6 +29,7 @@ pub mod exposition;
 pub mod manager;
 pub mod relabel;
 pub mod scrape_loop;
+pub mod series_cache;
 pub mod target;
 
 pub use config::{ConfigError, ScrapeConfig};

@@ -12,19 +12,24 @@
 //! time; when the loop is stopped (the target disappeared) all its series,
 //! synthetic ones included, get one. Series exposed with their own
 //! timestamp get no markers (as in Prometheus).
+//!
+//! Label sets are built once per series and reused across scrapes via
+//! the per-target [`super::series_cache`]; appends run on the blocking
+//! pool since the disk buffer's commit may fsync.
 
-use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rustc_hash::FxHashSet;
 use tokio::sync::oneshot;
 use watchfire_promql::storage::stale_nan;
 use watchfire_promql::Labels;
 
 use super::exposition::{self, ACCEPT_HEADER};
 use super::relabel::{self, RelabelConfig};
+use super::series_cache::{HashedLabels, SeriesCache, SeriesEntry};
 use super::target::{apply_target_labels, Target};
 use crate::pipeline::{Appender, Point};
 
@@ -202,17 +207,41 @@ pub struct TargetScraper {
     series_labels: Labels,
     opts: ScrapeOptions,
     /// Series of the last good scrape that may get staleness markers.
-    prev: HashSet<Labels>,
+    prev: FxHashSet<HashedLabels>,
+    /// Raw series text → final series, across scrapes.
+    cache: SeriesCache,
+    /// Scratch buffer for cache keys.
+    key: String,
+    /// The synthetic series' labels, in [`REPORT_SERIES`] order.
+    report_labels: Vec<Labels>,
     reported: bool,
+}
+
+/// One sample resolved through the cache.
+struct Resolved {
+    entry: SeriesEntry,
+    value: f64,
+    timestamp: Option<i64>,
 }
 
 impl TargetScraper {
     pub fn new(target: Target, opts: ScrapeOptions) -> TargetScraper {
+        let series_labels = target.series_labels();
+        let report_labels = REPORT_SERIES
+            .iter()
+            .map(|name| {
+                let base = Labels::new([("__name__", *name)]);
+                apply_target_labels(&base, &series_labels, false)
+            })
+            .collect();
         TargetScraper {
-            series_labels: target.series_labels(),
+            series_labels,
             target,
             opts,
-            prev: HashSet::new(),
+            prev: FxHashSet::default(),
+            cache: SeriesCache::default(),
+            key: String::new(),
+            report_labels,
             reported: false,
         }
     }
@@ -223,11 +252,6 @@ impl TargetScraper {
 
     pub fn options(&self) -> &ScrapeOptions {
         &self.opts
-    }
-
-    fn report_labels(&self, name: &str) -> Labels {
-        let base = Labels::new([("__name__", name)]);
-        apply_target_labels(&base, &self.series_labels, false)
     }
 
     /// Turns one fetch result into points. `t` is the scrape's start
@@ -241,21 +265,24 @@ impl TargetScraper {
         let mut points = Vec::new();
         let mut scraped_count = 0usize;
         let outcome = fetched.and_then(|f| {
-            let samples = exposition::parse(
+            let samples = exposition::parse_raw(
                 &f.body,
                 f.content_type.as_deref(),
                 self.opts.label_value_length_limit,
             )
             .map_err(|e| failure(FailReason::Parse, e.to_string()))?;
             scraped_count = samples.len();
-            self.build(samples, t)
+            self.cache.begin();
+            let resolved = self.resolve(&samples);
+            self.cache.evict_unseen();
+            self.build(resolved?, t)
         });
         let report = match outcome {
             Ok((good, current, post)) => {
                 let added = current.iter().filter(|l| !self.prev.contains(*l)).count();
                 for gone in self.prev.iter().filter(|l| !current.contains(*l)) {
                     points.push(Point {
-                        labels: gone.clone(),
+                        labels: gone.labels.clone(),
                         t,
                         v: stale_nan(),
                     });
@@ -273,7 +300,7 @@ impl TargetScraper {
             Err(f) => {
                 for gone in self.prev.drain() {
                     points.push(Point {
-                        labels: gone,
+                        labels: gone.labels,
                         t,
                         v: stale_nan(),
                     });
@@ -294,9 +321,9 @@ impl TargetScraper {
             report.samples_post_relabel as f64,
             report.series_added as f64,
         ];
-        for (name, v) in REPORT_SERIES.iter().zip(values) {
+        for (labels, v) in self.report_labels.iter().zip(values) {
             points.push(Point {
-                labels: self.report_labels(name),
+                labels: labels.clone(),
                 t,
                 v,
             });
@@ -305,31 +332,59 @@ impl TargetScraper {
         (points, report)
     }
 
-    /// Checks and labels the parsed samples. Returns the points, the set
-    /// of series that take part in staleness, and the post-relabel count.
+    /// Looks every sample up in the series cache, building (labels, target
+    /// labels, metric relabelling) only the series not seen before.
+    fn resolve(
+        &mut self,
+        samples: &[watchfire_exposition::Sample<'_>],
+    ) -> Result<Vec<Resolved>, Failure> {
+        let mut out = Vec::with_capacity(samples.len());
+        for s in samples {
+            exposition::series_key(s, &mut self.key);
+            let (series_labels, opts) = (&self.series_labels, &self.opts);
+            let entry = self.cache.get_or_try_insert(&self.key, || {
+                let raw = exposition::sample_labels(s)
+                    .map_err(|e| failure(FailReason::Parse, e.to_string()))?;
+                let labels = apply_target_labels(&raw, series_labels, opts.honor_labels);
+                let series = relabel::process(&labels, &opts.metric_relabel);
+                Ok::<_, Failure>(SeriesEntry::new(raw, series))
+            })?;
+            out.push(Resolved {
+                entry,
+                value: s.value,
+                timestamp: s.timestamp_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Checks the resolved samples. Returns the points, the set of series
+    /// that take part in staleness, and the post-relabel count.
     #[allow(clippy::type_complexity)]
     fn build(
         &self,
-        samples: Vec<exposition::Scraped>,
+        samples: Vec<Resolved>,
         t: i64,
-    ) -> Result<(Vec<Point>, HashSet<Labels>, usize), Failure> {
-        let mut raw_seen: HashSet<&Labels> = HashSet::with_capacity(samples.len());
+    ) -> Result<(Vec<Point>, FxHashSet<HashedLabels>, usize), Failure> {
+        let mut raw_seen: FxHashSet<&HashedLabels> =
+            FxHashSet::with_capacity_and_hasher(samples.len(), Default::default());
+        let max = self.opts.label_value_length_limit;
         for s in &samples {
-            if !raw_seen.insert(&s.labels) {
+            let raw = &s.entry.raw;
+            if !raw_seen.insert(raw) {
                 return Err(failure(
                     FailReason::DuplicateSeries,
-                    format!("duplicate series {}", s.labels),
+                    format!("duplicate series {}", raw.labels),
                 ));
             }
-            let max = self.opts.label_value_length_limit;
-            if max > 0 {
-                if let Some(l) = s.labels.iter().find(|l| l.value.len() > max) {
+            if max > 0 && s.entry.longest_value > max {
+                if let Some(l) = raw.labels.iter().find(|l| l.value.len() > max) {
                     return Err(failure(
                         FailReason::LabelValueTooLong,
                         format!(
                             "label {} of {} longer than {max} bytes",
                             l.name,
-                            s.labels.metric_name()
+                            raw.labels.metric_name()
                         ),
                     ));
                 }
@@ -337,30 +392,31 @@ impl TargetScraper {
         }
         drop(raw_seen);
         let mut points = Vec::with_capacity(samples.len());
-        let mut seen: HashSet<Labels> = HashSet::with_capacity(samples.len());
-        let mut current: HashSet<Labels> = HashSet::with_capacity(samples.len());
+        let mut seen: FxHashSet<HashedLabels> =
+            FxHashSet::with_capacity_and_hasher(samples.len(), Default::default());
+        let mut current: FxHashSet<HashedLabels> =
+            FxHashSet::with_capacity_and_hasher(samples.len(), Default::default());
         for s in samples {
-            let labels =
-                apply_target_labels(&s.labels, &self.series_labels, self.opts.honor_labels);
-            let Some(labels) = relabel::process(&labels, &self.opts.metric_relabel) else {
+            let Some(series) = s.entry.series else {
                 continue;
             };
-            if labels.metric_name().is_empty() || !seen.insert(labels.clone()) {
-                // Relabelling removed the name or merged two series.
+            if seen.contains(&series) {
+                // Relabelling merged two series.
                 continue;
             }
             let ts = match (s.timestamp, self.opts.honor_timestamps) {
                 (Some(ts), true) => ts,
                 _ => {
-                    current.insert(labels.clone());
+                    current.insert(series.clone());
                     t
                 }
             };
             points.push(Point {
-                labels,
+                labels: series.labels.clone(),
                 t: ts,
                 v: s.value,
             });
+            seen.insert(series);
         }
         let post = points.len();
         if self.opts.sample_limit > 0 && post > self.opts.sample_limit {
@@ -375,22 +431,27 @@ impl TargetScraper {
         Ok((points, current, post))
     }
 
+    /// Number of series in the per-target cache (for tests and metrics).
+    pub fn cached_series(&self) -> usize {
+        self.cache.len()
+    }
+
     /// Staleness markers for everything this target wrote: its series and
     /// its synthetic series. Used when the target goes away.
     pub fn stale_all(&mut self, t: i64) -> Vec<Point> {
         let mut out: Vec<Point> = self
             .prev
             .drain()
-            .map(|labels| Point {
-                labels,
+            .map(|l| Point {
+                labels: l.labels,
                 t,
                 v: stale_nan(),
             })
             .collect();
         if self.reported {
-            for name in REPORT_SERIES {
+            for labels in &self.report_labels {
                 out.push(Point {
-                    labels: self.report_labels(name),
+                    labels: labels.clone(),
                     t,
                     v: stale_nan(),
                 });
@@ -458,10 +519,20 @@ pub async fn run(
             tracing::warn!(url = %url, reason = f.reason.as_str(), detail = %f.detail, "scrape failed");
         }
         observer.observe(&report, took);
-        appender.append(points);
+        append_off_runtime(&appender, points).await;
     }
     let stale = scraper.stale_all(now_ms());
     if !stale.is_empty() {
-        appender.append(stale);
+        append_off_runtime(&appender, stale).await;
+    }
+}
+
+/// Hands `points` to the appender on the blocking pool: an append may wait
+/// for a disk commit (fsync), which must not stall the runtime's worker
+/// threads (the senders and the other scrapes run there).
+async fn append_off_runtime(appender: &Arc<dyn Appender>, points: Vec<Point>) {
+    let a = appender.clone();
+    if let Err(e) = tokio::task::spawn_blocking(move || a.append(points)).await {
+        tracing::error!(error = %e, "scrape: append task failed");
     }
 }

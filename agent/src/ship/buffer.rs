@@ -12,8 +12,8 @@
 //!
 //! Layout:
 //! - table `records`: sequence number (`u64`, strictly increasing) →
-//!   `[append time ms: u64 LE][samples: u32 LE][snappy(WriteRequest)]`,
-//!   one record per appended batch;
+//!   `[append time ms: u64 LE][samples: u32 LE][payload]`, one record
+//!   per appended batch (payload format: [`super::record`]);
 //! - table `meta`: `"bytes"` and `"samples"` totals of `records`.
 //!
 //! Appends use **group commit**: the first caller to find no commit in
@@ -37,15 +37,14 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use redb::{Database, Durability, ReadableTable, TableDefinition};
-use watchfire_promql::{Label, Labels};
-use watchfire_remotewrite::proto::{self, TimeSeries, WriteRequest};
 
 use super::metrics::{reason, ShipMetrics};
+use super::record::header;
+pub use super::record::{decode_record, encode_record};
 use crate::pipeline::Point;
 
 const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const HEADER: usize = 12;
 
 /// A disk buffer failure.
 #[derive(Debug, thiserror::Error)]
@@ -100,75 +99,6 @@ pub struct Buffer {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Encodes one batch as a record value.
-pub fn encode_record(points: &[Point], append_ms: i64) -> Vec<u8> {
-    let req = WriteRequest {
-        timeseries: points
-            .iter()
-            .map(|p| TimeSeries {
-                labels: p
-                    .labels
-                    .iter()
-                    .map(|l| proto::Label {
-                        name: l.name.clone(),
-                        value: l.value.clone(),
-                    })
-                    .collect(),
-                samples: vec![proto::Sample {
-                    value: p.v,
-                    timestamp: p.t,
-                }],
-                ..Default::default()
-            })
-            .collect(),
-        metadata: Vec::new(),
-    };
-    let body = watchfire_remotewrite::encode(&req);
-    let mut out = Vec::with_capacity(HEADER + body.len());
-    out.extend_from_slice(&append_ms.to_le_bytes());
-    out.extend_from_slice(&(points.len() as u32).to_le_bytes());
-    out.extend_from_slice(&body);
-    out
-}
-
-fn header(v: &[u8]) -> Option<(i64, u64)> {
-    let t = i64::from_le_bytes(v.get(0..8)?.try_into().ok()?);
-    let n = u32::from_le_bytes(v.get(8..12)?.try_into().ok()?);
-    Some((t, u64::from(n)))
-}
-
-/// Decodes a record value; `None` when corrupt.
-pub fn decode_record(v: &[u8]) -> Option<Vec<Point>> {
-    let req = watchfire_remotewrite::decode(v.get(HEADER..)?, 1 << 30).ok()?;
-    let mut out = Vec::with_capacity(req.timeseries.len());
-    for ts in req.timeseries {
-        let labels = labels_from_proto(ts.labels)?;
-        for s in ts.samples {
-            out.push(Point {
-                labels: labels.clone(),
-                t: s.timestamp,
-                v: s.value,
-            });
-        }
-    }
-    Some(out)
-}
-
-/// Rebuilds a label set written by [`encode_record`] (sorted, unique).
-fn labels_from_proto(v: Vec<proto::Label>) -> Option<Labels> {
-    if !v.windows(2).all(|w| w[0].name < w[1].name) {
-        return None;
-    }
-    Some(Labels::from_sorted(
-        v.into_iter()
-            .map(|l| Label {
-                name: l.name,
-                value: l.value,
-            })
-            .collect(),
-    ))
 }
 
 fn meta_get(t: &redb::Table<&str, u64>, k: &str) -> Result<u64, BufferError> {

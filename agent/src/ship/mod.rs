@@ -32,6 +32,7 @@ pub mod buffer;
 pub mod config;
 pub mod metrics;
 pub mod queue;
+pub mod record;
 pub mod send;
 
 use std::sync::Arc;

@@ -15,6 +15,9 @@
 //! `(sequence number, samples)` pairs; a record is deleted from disk once
 //! all its samples are finished.
 //!
+//! The dispatcher starts with `min_shards`, or more when a backlog is
+//! already on disk (four full batches per shard, up to `max_shards`).
+//! Acknowledged records are deleted in one transaction per wake-up.
 //! **Resharding** (between `min_shards` and `max_shards`) is evaluated
 //! every 10 s: doubling when the backlog exceeds four full batches per
 //! shard while the receiver is answering, halving when it is below one
@@ -22,11 +25,12 @@
 //! hold, and only then starts the new set — so per-series order survives
 //! the change of hash modulus.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -59,9 +63,7 @@ pub fn now_ms() -> i64 {
 }
 
 fn shard_of(labels: &Labels, n: usize) -> usize {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    labels.hash(&mut h);
-    (h.finish() % n as u64) as usize
+    (FxBuildHasher.hash_one(labels) % n as u64) as usize
 }
 
 /// Everything the dispatcher needs.
@@ -170,7 +172,7 @@ impl Dispatcher {
             in_flight: 0,
             last_ok: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         };
-        let mut shards = self.q.min_shards;
+        let mut shards = self.initial_shards();
         self.spawn_shards(shards, &mut run, &ack_tx);
         let mut want = shards;
         let mut tick = tokio::time::interval(TICK);
@@ -215,10 +217,12 @@ impl Dispatcher {
             }
             tokio::select! {
                 Some(ack) = ack_rx.recv() => {
-                    self.acked(ack, &mut run);
+                    // One delete transaction for everything finished.
+                    let mut done = self.finish(ack, &mut run);
                     while let Ok(ack) = ack_rx.try_recv() {
-                        self.acked(ack, &mut run);
+                        done.extend(self.finish(ack, &mut run));
                     }
+                    self.delete_done(&done);
                 }
                 _ = self.new_data.notified() => {}
                 _ = tick.tick() => {
@@ -245,7 +249,11 @@ impl Dispatcher {
 
     fn acked(&self, ack: Ack, run: &mut Run) {
         let done = self.finish(ack, run);
-        if let Err(e) = self.buf.delete(&done) {
+        self.delete_done(&done);
+    }
+
+    fn delete_done(&self, done: &[u64]) {
+        if let Err(e) = self.buf.delete(done) {
             tracing::error!(error = %e, "remote_write: deleting acknowledged data");
         }
     }
@@ -256,6 +264,18 @@ impl Dispatcher {
             tracing::error!(error = %e, "remote_write: expiring old data");
         }
         self.gauges();
+    }
+
+    /// `min_shards`, or more when a backlog is waiting on disk (after a
+    /// restart or an outage): enough for four full batches per shard,
+    /// capped at `max_shards`.
+    fn initial_shards(&self) -> usize {
+        let backlog = self.buf.stats().map_or(0, |s| s.samples as usize);
+        let per_shard = 4 * self.q.max_samples_per_send.max(1);
+        backlog
+            .div_ceil(per_shard)
+            .next_power_of_two()
+            .clamp(self.q.min_shards, self.q.max_shards.max(self.q.min_shards))
     }
 
     fn desired(&self, shards: usize, run: &Run) -> usize {
@@ -398,7 +418,7 @@ impl Shard {
 
 /// Builds the request: one `TimeSeries` per series, samples in order.
 pub fn to_request(batch: &[(u64, Point)]) -> WriteRequest {
-    let mut idx: HashMap<&Labels, usize> = HashMap::new();
+    let mut idx: FxHashMap<&Labels, usize> = FxHashMap::default();
     let mut ts: Vec<TimeSeries> = Vec::new();
     for (_, p) in batch {
         let i = *idx.entry(&p.labels).or_insert_with(|| {

@@ -346,3 +346,107 @@ fn first_delay_is_stable_and_within_interval() {
     let other = labels(&[("instance", "b:1"), ("job", "x")]);
     assert_ne!(first_delay(&l, iv, 0), first_delay(&other, iv, 0));
 }
+
+/// Scrapes `bodies` in turn through one scraper (so the series cache is
+/// warm from the second on) and checks each scrape's non-stale series
+/// against `expect` (sorted label strings, or the failure reason), and the
+/// cache size after it.
+fn check_cached(bodies: &[&str], expect: &[(Result<Vec<&str>, FailReason>, usize)]) {
+    let cfg = job("");
+    let mut s = TargetScraper::new(target(&cfg, "h:1", "/metrics"), options(&cfg));
+    for (i, (b, (want, cached))) in bodies.iter().zip(expect).enumerate() {
+        let (points, report) = s.process(body(b), 1_000 * (i as i64 + 1), Duration::ZERO);
+        match want {
+            Ok(series) => {
+                assert!(report.up, "scrape {i}: {:?}", report.failure);
+                let mut got: Vec<String> = points
+                    .iter()
+                    .filter(|p| {
+                        !is_stale_nan(p.v) && !p.labels.metric_name().starts_with("scrape_")
+                    })
+                    .filter(|p| p.labels.metric_name() != "up")
+                    .map(|p| p.labels.to_string())
+                    .collect();
+                got.sort();
+                assert_eq!(got, *series, "scrape {i}");
+            }
+            Err(reason) => {
+                assert_eq!(
+                    report.failure.map(|f| f.reason),
+                    Some(*reason),
+                    "scrape {i}"
+                );
+            }
+        }
+        assert_eq!(s.cached_series(), *cached, "scrape {i}: cache size");
+    }
+}
+
+#[test]
+fn series_cache_keeps_results_identical_across_scrapes() {
+    // Same text scraped twice; then one series goes and is evicted.
+    check_cached(
+        &["a 1\nb{x=\"1\"} 2\n", "a 1\nb{x=\"1\"} 2\n", "a 3\n"],
+        &[
+            (
+                Ok(vec![
+                    r#"a{instance="h:1", job="test"}"#,
+                    r#"b{instance="h:1", job="test", x="1"}"#,
+                ]),
+                2,
+            ),
+            (
+                Ok(vec![
+                    r#"a{instance="h:1", job="test"}"#,
+                    r#"b{instance="h:1", job="test", x="1"}"#,
+                ]),
+                2,
+            ),
+            (Ok(vec![r#"a{instance="h:1", job="test"}"#]), 1),
+        ],
+    );
+    // The same raw text means different series depending on the family
+    // type (`le` is normalised only for histograms).
+    check_cached(
+        &[
+            "h_bucket{le=\"1\"} 1\n",
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_count 1\nh_sum 1\n",
+        ],
+        &[
+            (Ok(vec![r#"h_bucket{instance="h:1", job="test", le="1"}"#]), 1),
+            (
+                Ok(vec![
+                    r#"h_bucket{instance="h:1", job="test", le="+Inf"}"#,
+                    r#"h_bucket{instance="h:1", job="test", le="1.0"}"#,
+                    r#"h_count{instance="h:1", job="test"}"#,
+                    r#"h_sum{instance="h:1", job="test"}"#,
+                ]),
+                4,
+            ),
+        ],
+    );
+    // Two texts for one series are a duplicate even when both are cached;
+    // a target label in the exposition moves to exported_*.
+    check_cached(
+        &[
+            "a{x=\"1\",y=\"2\"} 1\n",
+            "a{x=\"1\",y=\"2\"} 1\na{y=\"2\",x=\"1\"} 1\n",
+            "a{x=\"1\",y=\"2\"} 1\na{y=\"2\",x=\"1\"} 1\n",
+            "a{job=\"j\",x=\"1\",y=\"2\"} 1\n",
+        ],
+        &[
+            (
+                Ok(vec![r#"a{instance="h:1", job="test", x="1", y="2"}"#]),
+                1,
+            ),
+            (Err(FailReason::DuplicateSeries), 2),
+            (Err(FailReason::DuplicateSeries), 2),
+            (
+                Ok(vec![
+                    r#"a{exported_job="j", instance="h:1", job="test", x="1", y="2"}"#,
+                ]),
+                1,
+            ),
+        ],
+    );
+}

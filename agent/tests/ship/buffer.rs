@@ -156,3 +156,65 @@ fn append_throughput_with_durability() {
         "{one} / {four} samples/s"
     );
 }
+
+mod record {
+    use watchfire_agent::pipeline::Point;
+    use watchfire_agent::ship::record::{
+        decode_record, encode_record, encode_record_legacy, header,
+    };
+    use watchfire_promql::Labels;
+
+    fn pt(pairs: &[(&str, &str)], t: i64, v: f64) -> Point {
+        Point {
+            labels: Labels::new(pairs.iter().copied()),
+            t,
+            v,
+        }
+    }
+
+    /// Both formats decode to exactly the points encoded, and the header
+    /// gives the append time and count.
+    fn check(points: Vec<Point>) {
+        for (name, enc) in [
+            ("compact", encode_record(&points, 42)),
+            ("legacy", encode_record_legacy(&points, 42)),
+        ] {
+            assert_eq!(header(&enc), Some((42, points.len() as u64)), "{name}");
+            let back = decode_record(&enc).unwrap_or_else(|| panic!("{name}: corrupt"));
+            assert_eq!(back.len(), points.len(), "{name}");
+            for (a, b) in back.iter().zip(&points) {
+                assert_eq!(a.labels, b.labels, "{name}");
+                assert_eq!(a.t, b.t, "{name}");
+                assert_eq!(a.v.to_bits(), b.v.to_bits(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let stale = watchfire_promql::storage::stale_nan();
+        check(vec![]);
+        check(vec![pt(&[("__name__", "up")], 1, 1.0)]);
+        check(vec![
+            pt(&[("__name__", "a"), ("job", "j"), ("x", "é\"\n")], -5, 0.5),
+            pt(&[("__name__", "a"), ("job", "j"), ("x", "é\"\n")], 7, stale),
+            pt(
+                &[("__name__", &"n".repeat(300)), ("v", "w")],
+                i64::MAX,
+                f64::INFINITY,
+            ),
+            pt(&[("__name__", "b")], i64::MIN, -0.25),
+        ]);
+    }
+
+    #[test]
+    fn damaged_compact_records_are_corrupt() {
+        let enc = encode_record(&[pt(&[("__name__", "a"), ("b", "c")], 1, 2.0)], 0);
+        for cut in [3, 12, enc.len() - 1] {
+            assert!(decode_record(&enc[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut wrong_count = enc.clone();
+        wrong_count[8] = 2;
+        assert!(decode_record(&wrong_count).is_none());
+    }
+}

@@ -1,0 +1,118 @@
+//! Per-target series cache (like Prometheus's scrape cache).
+//!
+//! A target exposes the same series scrape after scrape, so the work of
+//! turning a sample line into its final label set (building the raw
+//! labels, putting the target labels on, metric relabelling, hashing) is
+//! done once per series and reused: [`SeriesCache`] maps the raw series
+//! text (see [`super::exposition::series_key`]) to a [`SeriesEntry`].
+//! Entries not seen in a scrape are evicted after it. Pure, no I/O.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use watchfire_promql::Labels;
+
+/// A label set with its hash computed once. Hashing writes only that
+/// hash; equality compares the hash first, then the labels.
+#[derive(Debug, Clone)]
+pub struct HashedLabels {
+    pub hash: u64,
+    pub labels: Labels,
+}
+
+impl HashedLabels {
+    pub fn new(labels: Labels) -> HashedLabels {
+        HashedLabels {
+            hash: FxBuildHasher.hash_one(&labels),
+            labels,
+        }
+    }
+}
+
+impl PartialEq for HashedLabels {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.labels == other.labels
+    }
+}
+
+impl Eq for HashedLabels {}
+
+impl Hash for HashedLabels {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// What one raw series turns into.
+#[derive(Debug, Clone)]
+pub struct SeriesEntry {
+    /// The scraped labels (with `__name__`), before target labels.
+    pub raw: HashedLabels,
+    /// Length in bytes of the longest label value of `raw`.
+    pub longest_value: usize,
+    /// The stored series: `None` when metric relabelling dropped it or
+    /// removed its name.
+    pub series: Option<HashedLabels>,
+    seen: u64,
+}
+
+impl SeriesEntry {
+    pub fn new(raw: Labels, series: Option<Labels>) -> SeriesEntry {
+        let longest_value = raw.iter().map(|l| l.value.len()).max().unwrap_or(0);
+        SeriesEntry {
+            raw: HashedLabels::new(raw),
+            longest_value,
+            series: series
+                .filter(|l| !l.metric_name().is_empty())
+                .map(HashedLabels::new),
+            seen: 0,
+        }
+    }
+}
+
+/// Raw series text → [`SeriesEntry`], kept across scrapes.
+#[derive(Debug, Default)]
+pub struct SeriesCache {
+    map: FxHashMap<Box<str>, SeriesEntry>,
+    generation: u64,
+}
+
+impl SeriesCache {
+    /// Starts a scrape.
+    pub fn begin(&mut self) {
+        self.generation += 1;
+    }
+
+    /// The entry for `key` (a cheap copy: the label sets are shared),
+    /// built with `make` when missing (an error from `make` is returned
+    /// and nothing is cached). Marks it seen in this scrape.
+    pub fn get_or_try_insert<E>(
+        &mut self,
+        key: &str,
+        make: impl FnOnce() -> Result<SeriesEntry, E>,
+    ) -> Result<SeriesEntry, E> {
+        let generation = self.generation;
+        if let Some(e) = self.map.get_mut(key) {
+            e.seen = generation;
+            return Ok(e.clone());
+        }
+        let mut e = make()?;
+        e.seen = generation;
+        self.map.insert(key.into(), e.clone());
+        Ok(e)
+    }
+
+    /// Ends a scrape: drops the entries it did not see.
+    pub fn evict_unseen(&mut self) {
+        let generation = self.generation;
+        self.map.retain(|_, e| e.seen == generation);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
