@@ -423,14 +423,7 @@ pub fn to_request(batch: &[(u64, Point)]) -> WriteRequest {
     for (_, p) in batch {
         let i = *idx.entry(&p.labels).or_insert_with(|| {
             ts.push(TimeSeries {
-                labels: p
-                    .labels
-                    .iter()
-                    .map(|l| proto::Label {
-                        name: l.name.clone(),
-                        value: l.value.clone(),
-                    })
-                    .collect(),
+                labels: super::record::proto_labels(&p.labels),
                 ..Default::default()
             });
             ts.len() - 1

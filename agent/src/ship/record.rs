@@ -175,6 +175,17 @@ fn labels_from_proto(v: Vec<proto::Label>) -> Option<Labels> {
     ))
 }
 
+/// A label set as remote_write protobuf labels.
+pub fn proto_labels(labels: &watchfire_promql::Labels) -> Vec<proto::Label> {
+    labels
+        .iter()
+        .map(|l| proto::Label {
+            name: l.name.clone(),
+            value: l.value.clone(),
+        })
+        .collect()
+}
+
 /// The format older versions wrote (`snappy(WriteRequest)`, no flag);
 /// kept to test that such records are still read.
 pub fn encode_record_legacy(points: &[Point], append_ms: i64) -> Vec<u8> {
@@ -182,14 +193,7 @@ pub fn encode_record_legacy(points: &[Point], append_ms: i64) -> Vec<u8> {
         timeseries: points
             .iter()
             .map(|p| proto::TimeSeries {
-                labels: p
-                    .labels
-                    .iter()
-                    .map(|l| proto::Label {
-                        name: l.name.clone(),
-                        value: l.value.clone(),
-                    })
-                    .collect(),
+                labels: proto_labels(&p.labels),
                 samples: vec![proto::Sample {
                     value: p.v,
                     timestamp: p.t,
