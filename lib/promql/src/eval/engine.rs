@@ -72,27 +72,10 @@ pub(crate) struct Evaluator<'a> {
     types: FxHashMap<usize, ValueType>,
 }
 
-/// The static type of an expression.
+/// The static type of an expression: the parser's, driven by the function
+/// table.
 pub(crate) fn expr_type(e: &Expr) -> ValueType {
-    crate::parser::check::spine_type(e, leaf_type)
-}
-
-/// The type of a node that is not an operator or parentheses.
-fn leaf_type(e: &Expr) -> ValueType {
-    match e {
-        Expr::Number { .. } => ValueType::Scalar,
-        Expr::String { .. } => ValueType::String,
-        Expr::VectorSelector(_) | Expr::Aggregate { .. } => ValueType::Vector,
-        Expr::MatrixSelector { .. } | Expr::Subquery { .. } => ValueType::Matrix,
-        Expr::Call { func, .. } => match func.as_str() {
-            "time" | "pi" | "scalar" | "step" | "range" | "start" | "end" | "min_of" | "max_of" => {
-                ValueType::Scalar
-            }
-            _ => ValueType::Vector,
-        },
-        // Handled by `spine_type`.
-        Expr::Binary { .. } | Expr::Unary { .. } | Expr::Paren { .. } => ValueType::Vector,
-    }
+    crate::parser::check::expr_type(e)
 }
 
 /// Strips any parentheses around an expression.
@@ -190,7 +173,7 @@ impl<'a> Evaluator<'a> {
                 t
             }
             Expr::Paren { expr, .. } | Expr::Unary { expr, .. } => self.type_of(expr),
-            _ => leaf_type(e),
+            _ => expr_type(e),
         }
     }
 
