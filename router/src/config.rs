@@ -54,6 +54,39 @@ pub struct RawConfig {
     /// Where alerts are sent.
     #[serde(default)]
     pub alerting: RawAlerting,
+    /// Alertmanager-compatible dispatch: routing, grouping, inhibition,
+    /// silences, notifiers and escalation, with the Alertmanager v2 API.
+    #[serde(default)]
+    pub dispatch: RawDispatch,
+}
+
+/// `dispatch:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDispatch {
+    /// Path of an `alertmanager.yml` (Alertmanager's format plus Watchfire's
+    /// `escalation_policies`), relative to this file. When absent, a
+    /// built-in config with one receiver (`default`, no integrations) is
+    /// used: alerts are grouped and visible in the API and on the web page,
+    /// and nothing is sent.
+    pub alertmanager_config: Option<Spanned<String>>,
+    /// File holding the bearer token required on the API's writes (POST
+    /// and DELETE). When absent, writes need no token and a warning is
+    /// logged at start-up.
+    pub api_token_file: Option<Spanned<String>>,
+    /// Path of the dispatch state database (alerts, groups, notification
+    /// log, silences, escalations, dead letters), relative to this file.
+    /// Default: `dispatch.redb` next to `state.path`.
+    pub state_path: Option<String>,
+    /// File holding the Slack app's signing secret. Needed for the
+    /// Acknowledge / Silence 1h buttons (`POST
+    /// /api/watchfire/v1/slack/actions`); without it that endpoint answers
+    /// 404.
+    pub slack_signing_secret_file: Option<Spanned<String>>,
+    /// File holding the PagerDuty v3 webhook subscription's secret. Needed
+    /// for acks from PagerDuty (`POST /api/watchfire/v1/pagerduty/webhook`);
+    /// without it that endpoint answers 404.
+    pub pagerduty_webhook_secret_file: Option<Spanned<String>>,
 }
 
 /// `server:` section.
@@ -165,6 +198,19 @@ pub struct Config {
     pub state_path: PathBuf,
     pub console: bool,
     pub alertmanagers: Vec<Alertmanager>,
+    pub dispatch: Dispatch,
+}
+
+/// The validated `dispatch:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatch {
+    /// The alertmanager.yml, when one is configured.
+    pub alertmanager_config: Option<PathBuf>,
+    /// The API token file, read when the router starts.
+    pub api_token_file: Option<PathBuf>,
+    pub state_path: PathBuf,
+    pub slack_signing_secret_file: Option<PathBuf>,
+    pub pagerduty_webhook_secret_file: Option<PathBuf>,
 }
 
 /// A validated Alertmanager target.
@@ -364,6 +410,7 @@ impl RawConfig {
                     Some(n) => Ok(n.value),
                 }
             };
+        let state_path = base.join(self.state.path.as_deref().unwrap_or("data/router.redb"));
         Ok(Config {
             listen_address,
             max_request_bytes: positive(
@@ -395,10 +442,43 @@ impl RawConfig {
             reload_check_interval_ms,
             external_labels,
             external_url,
-            state_path: base.join(self.state.path.as_deref().unwrap_or("data/router.redb")),
+            dispatch: Dispatch {
+                alertmanager_config: dispatch_file(&cx, &self.dispatch.alertmanager_config, base)?,
+                api_token_file: dispatch_file(&cx, &self.dispatch.api_token_file, base)?,
+                slack_signing_secret_file: dispatch_file(
+                    &cx,
+                    &self.dispatch.slack_signing_secret_file,
+                    base,
+                )?,
+                pagerduty_webhook_secret_file: dispatch_file(
+                    &cx,
+                    &self.dispatch.pagerduty_webhook_secret_file,
+                    base,
+                )?,
+                state_path: match &self.dispatch.state_path {
+                    Some(p) => base.join(p),
+                    None => state_path
+                        .parent()
+                        .unwrap_or(Path::new("."))
+                        .join("dispatch.redb"),
+                },
+            },
+            state_path,
             console: self.alerting.console.unwrap_or(true),
             alertmanagers,
         })
+    }
+}
+
+fn dispatch_file(
+    cx: &Ctx<'_>,
+    v: &Option<Spanned<String>>,
+    base: &Path,
+) -> Result<Option<PathBuf>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.value.trim().is_empty() => Err(cx.err(s, "path is empty")),
+        Some(s) => Ok(Some(base.join(&s.value))),
     }
 }
 

@@ -5,7 +5,9 @@
 //! tokio and HTTP live in the `server`, `ingest` and `notify` edges.
 #![forbid(unsafe_code)]
 
+pub mod amapi;
 pub mod config;
+pub mod dispatch;
 pub mod ingest;
 pub mod metrics;
 pub mod notify;

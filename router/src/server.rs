@@ -7,8 +7,10 @@
 //!   Grafana and the comparison harness can read them);
 //! - `GET /metrics`: the router's own metrics;
 //! - `GET /-/healthy`, `GET /-/ready`: probes;
-//! - `POST /-/reload`: reload rule files (as SIGHUP does);
-//! - `GET /`: a small page listing active alerts.
+//! - `POST /-/reload`: reload rule files and `alertmanager.yml` (as
+//!   SIGHUP does);
+//! - the dispatcher's endpoints ([`crate::dispatch::api`]): the
+//!   Alertmanager v2 API, acks, escalations and the web page at `/`.
 //!
 //! The router also writes its own metrics into its store every
 //! [`SELF_SCRAPE_INTERVAL_MS`] as `job="watchfire"`, so self-monitoring
@@ -21,7 +23,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use prometheus::proto::MetricType;
@@ -62,12 +64,15 @@ pub enum RunError {
     },
     #[error("serving HTTP: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("dispatcher: {0}")]
+    Dispatch(#[from] crate::dispatch::run::DispatchStartError),
 }
 
 #[derive(Clone)]
 struct AppState {
     metrics: Metrics,
     manager: Arc<Manager>,
+    dispatch: crate::dispatch::run::Reloader,
 }
 
 /// Runs the router until `shutdown` completes.
@@ -94,7 +99,16 @@ pub async fn run(
         &metrics.registry,
     )?;
 
-    let (sink, queues) = build_sink(&cfg, &metrics)?;
+    let started = crate::dispatch::run::start(&cfg, &metrics.registry, Arc::new(system_clock))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let dispatch_task = {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(started.service.clone().run(async move {
+            let _ = rx.changed().await;
+        }))
+    };
+    spawn_sighup_reload(started.reloader.clone());
+    let (sink, queues) = build_sink(&cfg, &metrics, &started.service)?;
     let mut mcfg = ManagerConfig::new(cfg.rule_files.clone());
     mcfg.evaluation_interval_ms = cfg.evaluation_interval_ms;
     mcfg.resend_delay_ms = cfg.resend_delay_ms;
@@ -124,12 +138,14 @@ pub async fn run(
         .route("/-/ready", get(|| async { "Ready\n" }))
         .route("/-/reload", post(reload))
         .route("/api/v1/alerts", get(api_alerts))
-        .route("/", get(index_page))
         .with_state(AppState {
             metrics: metrics.clone(),
             manager: manager.clone(),
+            dispatch: started.reloader.clone(),
         })
-        .merge(ingest::routes(ingest_state));
+        .merge(ingest::routes(ingest_state))
+        .merge(crate::dispatch::api::routes(started.api.clone()))
+        .layer(axum::extract::DefaultBodyLimit::max(cfg.max_request_bytes));
 
     let listener = tokio::net::TcpListener::bind(cfg.listen_address)
         .await
@@ -139,8 +155,12 @@ pub async fn run(
         })?;
     tracing::info!(address = %cfg.listen_address, rule_files = ?cfg.rule_files, "router listening");
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
         .await;
+    let _ = dispatch_task.await;
 
     // Stop the background tasks and wait for them, so the manager's last
     // reference is ours; then stop the rule manager (it finishes the
@@ -167,8 +187,12 @@ pub async fn run(
 fn build_sink(
     cfg: &Config,
     metrics: &Metrics,
+    dispatch: &crate::dispatch::service::DispatchService,
 ) -> Result<(Arc<dyn AlertSink>, Vec<QueuedSink>), RunError> {
-    let mut sinks: Vec<Arc<dyn AlertSink>> = Vec::new();
+    // The rule engine's alerts go to the in-process dispatcher first.
+    let mut sinks: Vec<Arc<dyn AlertSink>> = vec![Arc::new(crate::dispatch::sink::DispatchSink(
+        dispatch.clone(),
+    ))];
     if cfg.console {
         sinks.push(Arc::new(ConsoleSink::stdout()));
     }
@@ -331,10 +355,34 @@ async fn metrics_page(State(st): State<AppState>) -> Response {
 }
 
 async fn reload(State(st): State<AppState>) -> Response {
-    match st.manager.reload().await {
-        Ok(()) => (StatusCode::OK, "reloaded\n".to_string()).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    let rules = st.manager.reload().await;
+    let dispatch = st.dispatch.reload().await;
+    match (rules, dispatch) {
+        (Ok(()), Ok(())) => (StatusCode::OK, "reloaded\n".to_string()).into_response(),
+        (r, d) => {
+            let mut msg = String::new();
+            if let Err(e) = r {
+                msg.push_str(&format!("{e}\n"));
+            }
+            if let Err(e) = d {
+                msg.push_str(&format!("{e}\n"));
+            }
+            (StatusCode::INTERNAL_SERVER_ERROR, msg).into_response()
+        }
     }
+}
+
+/// SIGHUP reloads `alertmanager.yml` too (the rule manager handles its own).
+fn spawn_sighup_reload(reloader: crate::dispatch::run::Reloader) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let _ = reloader.reload().await;
+        }
+    });
 }
 
 /// One alert as the page and the API show it.
@@ -388,44 +436,4 @@ async fn api_alerts(State(st): State<AppState>) -> Response {
         })
         .collect();
     Json(serde_json::json!({"status": "success", "data": {"alerts": alerts}})).into_response()
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// `GET /`: the firing and pending alerts, for `watchfire up`.
-async fn index_page(State(st): State<AppState>) -> Html<String> {
-    let alerts = active_alerts(&st.manager).await;
-    let mut rows = String::new();
-    for a in &alerts {
-        let labels: Vec<String> = a
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{v}\""))
-            .collect();
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            escape(a.state),
-            escape(a.labels.get("alertname").map(String::as_str).unwrap_or("")),
-            escape(&labels.join(", ")),
-            escape(
-                a.annotations
-                    .get("summary")
-                    .map(String::as_str)
-                    .unwrap_or("")
-            ),
-            escape(&format_rfc3339_millis(a.active_at)),
-        ));
-    }
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\">\
-         <title>Watchfire alerts</title><style>body{{font-family:sans-serif}}td,th{{padding:4px 8px;border-bottom:1px solid #ddd}}</style></head>\
-         <body><h1>Watchfire: {} active alerts</h1><table><tr><th>state</th><th>alert</th><th>labels</th><th>summary</th><th>active since</th></tr>\n{rows}</table>\
-         <p><a href=\"/metrics\">metrics</a> · <a href=\"/api/v1/alerts\">/api/v1/alerts</a></p></body></html>",
-        alerts.len()
-    ))
 }

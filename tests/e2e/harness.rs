@@ -437,6 +437,26 @@ impl Router {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Adds a `dispatch:` section: `am_yml` is written as
+    /// `alertmanager.yml`, and `token` (when given) as the API token file.
+    pub fn with_dispatch(self, am_yml: &str, token: Option<&str>) -> Router {
+        let am = self.dir.path().join("alertmanager.yml");
+        std::fs::write(&am, am_yml).expect("writing alertmanager.yml");
+        let mut section = format!(
+            "dispatch:\n  alertmanager_config: {:?}\n",
+            am.display().to_string()
+        );
+        if let Some(t) = token {
+            let tf = self.dir.path().join("api-token");
+            std::fs::write(&tf, t).expect("writing the token file");
+            section.push_str(&format!("  api_token_file: {:?}\n", tf.display().to_string()));
+        }
+        let mut cfg = std::fs::read_to_string(&self.config).expect("reading router.yml");
+        cfg.push_str(&section);
+        std::fs::write(&self.config, cfg).expect("writing router.yml");
+        self
+    }
+
     /// Starts the router and waits for `/-/ready`.
     pub fn start(&mut self) -> &mut Proc {
         assert!(self.proc.is_none(), "router already running");

@@ -22,6 +22,7 @@ mod alert;
 mod labels;
 mod matcher;
 mod notification;
+pub mod parse;
 mod route;
 mod silence;
 
@@ -29,5 +30,6 @@ pub use alert::{Alert, AlertStatus};
 pub use labels::{fingerprint, LabelSet};
 pub use matcher::{MatchType, Matcher, MatcherError, Matchers};
 pub use notification::{Notification, NotifyKind};
+pub use parse::{parse_matcher, parse_matchers};
 pub use route::{GroupBy, InhibitRule, RouteOpts, Routing, TimeIntervalSet};
 pub use silence::{Silence, SilenceState};

@@ -1,10 +1,12 @@
 //! [`Notification`]: what the dispatch core hands to a receiver.
 
+use serde::{Deserialize, Serialize};
+
 use crate::alert::{Alert, AlertStatus};
 use crate::labels::LabelSet;
 
 /// Why a notification is sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NotifyKind {
     /// The group's alerts, firing and/or resolved (Alertmanager's only
     /// kind). PagerDuty maps it to `trigger`, or `resolve` when every alert
@@ -16,7 +18,7 @@ pub enum NotifyKind {
 }
 
 /// One notification for one receiver about one aggregation group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     /// The receiver's name (its integrations all get the notification).
     pub receiver: String,

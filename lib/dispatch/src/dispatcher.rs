@@ -1,0 +1,241 @@
+//! The [`Dispatcher`]: the state of the dispatch core and the calls that
+//! feed it (alerts, silences, config). Flushing and delivery live in
+//! `flush.rs`, persistence in `persist.rs`, API views in `view.rs`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use watchfire_alertmodel::{Alert, LabelSet};
+
+use crate::escalation::{Escalation, EscalationPolicy};
+use crate::group::{DispatchConfig, Group};
+use crate::inhibit::Inhibitor;
+use crate::labels::{fp_string, group_key};
+use crate::nflog::NflogEntry;
+use crate::records::{id_key, DeadLetter, Outgoing, Table};
+use crate::silence::{SilenceError, SilenceSpec, Silences};
+use crate::store::{prepare, AlertError, AlertStore, PostableAlert, ReceiveReport};
+
+/// Errors of the dispatcher's calls.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DispatchError {
+    #[error("no outgoing notification with id {0}")]
+    UnknownOutgoing(u64),
+    #[error("no escalation for group {0}")]
+    NoEscalation(String),
+    #[error(transparent)]
+    Silence(#[from] SilenceError),
+}
+
+/// The pure dispatch core. Every call takes `now` (ms since the epoch).
+pub struct Dispatcher {
+    pub(crate) cfg: DispatchConfig,
+    pub(crate) policies: HashMap<String, EscalationPolicy>,
+    pub(crate) store: AlertStore,
+    pub(crate) inhibitor: Inhibitor,
+    pub(crate) silences: Silences,
+    pub(crate) groups: HashMap<String, Group>,
+    /// Fingerprint → keys of the groups holding the alert.
+    pub(crate) alert_groups: HashMap<u64, Vec<String>>,
+    pub(crate) flush_timers: BTreeSet<(i64, String)>,
+    pub(crate) nflog: HashMap<String, NflogEntry>,
+    pub(crate) escalations: HashMap<String, Escalation>,
+    pub(crate) esc_timers: BTreeSet<(i64, String)>,
+    pub(crate) outbox: BTreeMap<u64, Outgoing>,
+    /// Outgoing ids made outside `due` (acks, restore) not yet returned.
+    pub(crate) ready: Vec<u64>,
+    pub(crate) dead: BTreeMap<u64, DeadLetter>,
+    pub(crate) next_id: u64,
+    pub(crate) dirty: BTreeSet<(Table, String)>,
+    pub(crate) next_gc: i64,
+}
+
+impl Dispatcher {
+    /// An empty dispatcher.
+    pub fn new(cfg: DispatchConfig) -> Dispatcher {
+        let policies = cfg
+            .policies
+            .iter()
+            .map(|p| (p.name.clone(), p.clone()))
+            .collect();
+        let inhibitor = Inhibitor::new(cfg.inhibit_rules.clone());
+        Dispatcher {
+            cfg,
+            policies,
+            store: AlertStore::default(),
+            inhibitor,
+            silences: Silences::default(),
+            groups: HashMap::new(),
+            alert_groups: HashMap::new(),
+            flush_timers: BTreeSet::new(),
+            nflog: HashMap::new(),
+            escalations: HashMap::new(),
+            esc_timers: BTreeSet::new(),
+            outbox: BTreeMap::new(),
+            ready: Vec::new(),
+            dead: BTreeMap::new(),
+            next_id: 1,
+            dirty: BTreeSet::new(),
+            next_gc: i64::MIN,
+        }
+    }
+
+    /// `POST /api/v2/alerts`: stores the valid alerts (merging with stored
+    /// ones) and places them in their groups; reports the invalid ones.
+    pub fn receive(&mut self, now: i64, alerts: Vec<PostableAlert>) -> ReceiveReport {
+        let mut report = ReceiveReport::default();
+        for (index, p) in alerts.into_iter().enumerate() {
+            match prepare(p, now, self.cfg.resolve_timeout) {
+                Ok(a) => {
+                    self.put(a, now);
+                    report.accepted += 1;
+                }
+                Err(error) => report.errors.push(AlertError { index, error }),
+            }
+        }
+        report
+    }
+
+    fn put(&mut self, alert: Alert, now: i64) {
+        let fp = self.store.put(alert, now);
+        self.dirty.insert((Table::Alert, fp_string(fp)));
+        let Some(stored) = self.store.get(fp).cloned() else {
+            return;
+        };
+        self.inhibitor.upsert(fp, &stored);
+        self.route_alert(fp, &stored, now);
+    }
+
+    /// Places a stored alert in the groups of every route it matches.
+    pub(crate) fn route_alert(&mut self, fp: u64, alert: &Alert, now: i64) {
+        for route in self.cfg.routing.route(&alert.labels) {
+            let labels = route.group_labels(&alert.labels);
+            let key = group_key(&route.route_key, &labels);
+            let g = self.groups.entry(key.clone()).or_insert_with(|| {
+                let g = Group::new(key.clone(), route.clone(), labels, now);
+                self.flush_timers.insert((g.next_flush, key.clone()));
+                g
+            });
+            let before = g.next_flush;
+            g.insert(fp, alert, now);
+            if g.next_flush != before {
+                self.flush_timers.remove(&(before, key.clone()));
+                self.flush_timers.insert((g.next_flush, key.clone()));
+            }
+            let keys = self.alert_groups.entry(fp).or_default();
+            if !keys.contains(&key) {
+                keys.push(key.clone());
+            }
+            self.dirty.insert((Table::Group, key));
+        }
+    }
+
+    /// Removes an alert from a group; deletes it from the store when no
+    /// group holds it any more.
+    pub(crate) fn drop_from_group(&mut self, fp: u64, key: &str) {
+        if let Some(g) = self.groups.get_mut(key) {
+            g.alerts.remove(&fp);
+        }
+        let orphan = match self.alert_groups.get_mut(&fp) {
+            Some(keys) => {
+                keys.retain(|k| k != key);
+                keys.is_empty()
+            }
+            None => true,
+        };
+        if orphan {
+            self.alert_groups.remove(&fp);
+            self.delete_alert(fp);
+        }
+    }
+
+    pub(crate) fn delete_alert(&mut self, fp: u64) {
+        if let Some(a) = self.store.remove(fp) {
+            self.inhibitor.remove(fp, &a.labels);
+            self.dirty.insert((Table::Alert, fp_string(fp)));
+        }
+    }
+
+    pub(crate) fn remove_group(&mut self, key: &str) {
+        if let Some(g) = self.groups.remove(key) {
+            self.flush_timers.remove(&(g.next_flush, key.to_string()));
+            self.dirty.insert((Table::Group, key.to_string()));
+        }
+    }
+
+    /// Whether an alert is silenced or inhibited at `now`.
+    pub(crate) fn is_muted(&self, labels: &LabelSet, now: i64) -> bool {
+        self.inhibitor.mutes(labels, now).is_some() || !self.silences.mutes(labels, now).is_empty()
+    }
+
+    /// Creates or updates a silence (`POST /api/v2/silences`); `new_id`
+    /// supplies the UUID of a new silence. Returns the silence's id.
+    pub fn set_silence(
+        &mut self,
+        spec: SilenceSpec,
+        new_id: &mut dyn FnMut() -> String,
+        now: i64,
+    ) -> Result<String, DispatchError> {
+        let (id, changed) = self.silences.set(spec, new_id, now)?;
+        for c in changed {
+            self.dirty.insert((Table::Silence, c));
+        }
+        Ok(id)
+    }
+
+    /// Expires a silence (`DELETE /api/v2/silence/{id}`).
+    pub fn expire_silence(&mut self, id: &str, now: i64) -> Result<(), DispatchError> {
+        self.silences.expire(id, now)?;
+        self.dirty.insert((Table::Silence, id.to_string()));
+        Ok(())
+    }
+
+    /// Applies a new configuration. Alerts, silences, the notification
+    /// log, escalations and the outbox are kept; groups are rebuilt from
+    /// the stored alerts with fresh timers, as Alertmanager does on reload.
+    /// Escalations whose group no longer exists are dropped.
+    pub fn reconfigure(&mut self, cfg: DispatchConfig, now: i64) {
+        self.policies = cfg
+            .policies
+            .iter()
+            .map(|p| (p.name.clone(), p.clone()))
+            .collect();
+        self.inhibitor = Inhibitor::new(cfg.inhibit_rules.clone());
+        self.cfg = cfg;
+        for key in self.groups.keys() {
+            self.dirty.insert((Table::Group, key.clone()));
+        }
+        self.groups.clear();
+        self.alert_groups.clear();
+        self.flush_timers.clear();
+        self.rebuild_groups(now);
+        let orphans: Vec<String> = self
+            .escalations
+            .keys()
+            .filter(|k| !self.groups.contains_key(*k))
+            .cloned()
+            .collect();
+        for k in orphans {
+            if let Some(e) = self.escalations.remove(&k) {
+                if let Some(t) = e.next_at {
+                    self.esc_timers.remove(&(t, k.clone()));
+                }
+            }
+            self.dirty.insert((Table::Escalation, k));
+        }
+    }
+
+    /// Indexes and routes every stored alert.
+    pub(crate) fn rebuild_groups(&mut self, now: i64) {
+        let mut alerts: Vec<(u64, Alert)> =
+            self.store.iter().map(|(f, a)| (*f, a.clone())).collect();
+        alerts.sort_by_key(|(f, _)| *f);
+        for (fp, a) in alerts {
+            self.inhibitor.upsert(fp, &a);
+            self.route_alert(fp, &a, now);
+        }
+    }
+
+    pub(crate) fn mark_outbox(&mut self, id: u64) {
+        self.dirty.insert((Table::Outbox, id_key(id)));
+    }
+}

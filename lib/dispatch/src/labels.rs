@@ -1,0 +1,170 @@
+//! Label helpers with Alertmanager's exact spelling and ordering: Go's
+//! `%q` quoting, `model.LabelSet.String()` (used in group keys),
+//! `LabelSet.Before` and `types.AlertSlice` ordering, and the legacy
+//! label-name check (`^[a-zA-Z_][a-zA-Z0-9_]*$`).
+
+use std::cmp::Ordering;
+use std::fmt::Write;
+
+use watchfire_alertmodel::{Alert, LabelSet};
+
+/// Go's `strconv.Quote`: double quotes, `\"`, `\\`, the short escapes,
+/// `\xNN` for other control bytes, `\uNNNN` for other non-printables.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `model.LabelSet.String()`: `{a="1", b="2"}` in name order.
+pub fn labelset_string(ls: &LabelSet) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in ls.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&go_quote(v));
+    }
+    out.push('}');
+    out
+}
+
+/// Alertmanager's group key: `route_key:group_labels`.
+pub fn group_key(route_key: &str, labels: &LabelSet) -> String {
+    format!("{route_key}:{}", labelset_string(labels))
+}
+
+/// `model.LabelSet.Before`: shorter sets first, then by the merged,
+/// sorted name list (a missing name sorts first).
+pub fn labelset_before(a: &LabelSet, b: &LabelSet) -> bool {
+    if a.len() != b.len() {
+        return a.len() < b.len();
+    }
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    for n in names {
+        let Some(x) = a.get(n) else { return true };
+        let Some(y) = b.get(n) else { return false };
+        match x.cmp(y) {
+            Ordering::Less => return true,
+            Ordering::Greater => return false,
+            Ordering::Equal => {}
+        }
+    }
+    false
+}
+
+/// Total order from `labelset_before`.
+pub fn labelset_cmp(a: &LabelSet, b: &LabelSet) -> Ordering {
+    if labelset_before(a, b) {
+        Ordering::Less
+    } else if labelset_before(b, a) {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }
+}
+
+/// `types.AlertSlice.Less`: by `job`, then `instance` (present before
+/// absent), then `LabelSet.Before`.
+pub fn alert_cmp(a: &Alert, b: &Alert) -> Ordering {
+    for key in ["job", "instance"] {
+        match (a.labels.get(key), b.labels.get(key)) {
+            (None, None) => continue,
+            (None, Some(_)) => return Ordering::Greater,
+            (Some(_), None) => return Ordering::Less,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => {}
+        }
+    }
+    labelset_cmp(&a.labels, &b.labels)
+}
+
+/// Prometheus's legacy label-name rule.
+pub fn valid_label_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
+        _ => return false,
+    }
+    chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `model.Fingerprint.String()`: 16 lower-case hex digits.
+pub fn fp_string(fp: u64) -> String {
+    format!("{fp:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ls(pairs: &[(&str, &str)]) -> LabelSet {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn check_key(route: &str, labels: &[(&str, &str)], expect: &str) {
+        assert_eq!(group_key(route, &ls(labels)), expect);
+    }
+
+    #[test]
+    fn group_keys() {
+        check_key("{}", &[("alertname", "x")], "{}:{alertname=\"x\"}");
+        check_key("{}", &[], "{}:{}");
+        check_key(
+            "{}/{team=\"db\"}",
+            &[("b", "2"), ("a", "q\"\n")],
+            "{}/{team=\"db\"}:{a=\"q\\\"\\n\", b=\"2\"}",
+        );
+    }
+
+    #[test]
+    fn label_names() {
+        for (n, ok) in [
+            ("a", true),
+            ("_a1", true),
+            ("1a", false),
+            ("", false),
+            ("a-b", false),
+        ] {
+            assert_eq!(valid_label_name(n), ok, "{n}");
+        }
+    }
+
+    #[test]
+    fn ordering() {
+        let a = ls(&[("a", "1")]);
+        let b = ls(&[("a", "1"), ("b", "1")]);
+        let c = ls(&[("a", "2")]);
+        assert!(labelset_before(&a, &b));
+        assert!(labelset_before(&a, &c));
+        assert!(!labelset_before(&c, &a));
+        assert_eq!(labelset_cmp(&a, &a), Ordering::Equal);
+    }
+}

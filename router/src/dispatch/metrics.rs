@@ -1,0 +1,246 @@
+//! The dispatcher's own metrics (bounded labels only).
+//!
+//! Counters are bumped by the service as things happen; gauges that
+//! describe the core's state (alerts, groups, silences, escalations, the
+//! outbox, dead letters) are refreshed every few seconds by a task that
+//! reads the core.
+
+use std::time::Duration;
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+use watchfire_dispatch::{AlertState, Origin, Outgoing};
+
+use super::persister::CommitObserver;
+use super::service::{DispatchService, ServiceObserver};
+
+/// How often the state gauges are refreshed.
+pub const REFRESH: Duration = Duration::from_secs(5);
+
+/// The dispatcher's metrics.
+#[derive(Clone)]
+pub struct DispatchMetrics {
+    alerts: IntGaugeVec,
+    groups: IntGauge,
+    silences: IntGaugeVec,
+    escalations: IntGaugeVec,
+    overdue: prometheus::Gauge,
+    outbox: IntGauge,
+    dead_letters: IntGauge,
+    delivered: IntCounterVec,
+    failed: IntCounterVec,
+    commits: IntCounter,
+    commit_seconds: Histogram,
+    reloads: IntCounterVec,
+    reload_ok: IntGauge,
+}
+
+fn origin(o: &Outgoing) -> &'static str {
+    match o.origin {
+        Origin::Flush { .. } => "flush",
+        Origin::Step { .. } => "escalation",
+        Origin::Ack => "ack",
+        Origin::Resolve => "resolve",
+    }
+}
+
+impl DispatchMetrics {
+    pub fn new(r: &Registry) -> Result<DispatchMetrics, prometheus::Error> {
+        let m = DispatchMetrics {
+            alerts: IntGaugeVec::new(
+                Opts::new(
+                    "watchfire_dispatch_alerts",
+                    "Alerts held by the dispatcher, by state (active, suppressed).",
+                ),
+                &["state"],
+            )?,
+            groups: IntGauge::new("watchfire_dispatch_groups", "Aggregation groups.")?,
+            silences: IntGaugeVec::new(
+                Opts::new(
+                    "watchfire_dispatch_silences",
+                    "Silences by state (active, pending, expired).",
+                ),
+                &["state"],
+            )?,
+            escalations: IntGaugeVec::new(
+                Opts::new(
+                    "watchfire_dispatch_escalations",
+                    "Escalations by state (running, acknowledged, exhausted).",
+                ),
+                &["state"],
+            )?,
+            overdue: prometheus::Gauge::new(
+                "watchfire_dispatch_escalation_overdue_seconds",
+                "How late the most overdue escalation step is (0 when none is past due).",
+            )?,
+            outbox: IntGauge::new(
+                "watchfire_dispatch_outbox_pending",
+                "Notifications written to the outbox and not yet delivered or dead-lettered.",
+            )?,
+            dead_letters: IntGauge::new(
+                "watchfire_dispatch_dead_letters",
+                "Notifications that exhausted their retries and are kept as dead letters.",
+            )?,
+            delivered: IntCounterVec::new(
+                Opts::new(
+                    "watchfire_dispatch_notifications_delivered_total",
+                    "Notifications delivered, by origin (flush, escalation, ack, resolve).",
+                ),
+                &["origin"],
+            )?,
+            failed: IntCounterVec::new(
+                Opts::new(
+                    "watchfire_dispatch_notifications_dead_lettered_total",
+                    "Notifications dead-lettered after their retries, by origin.",
+                ),
+                &["origin"],
+            )?,
+            commits: IntCounter::new(
+                "watchfire_dispatch_state_commits_total",
+                "Durable commits of dispatch state.",
+            )?,
+            commit_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "watchfire_dispatch_state_commit_duration_seconds",
+                    "Time to commit a batch of dispatch state (fsync included).",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                ]),
+            )?,
+            reloads: IntCounterVec::new(
+                Opts::new(
+                    "watchfire_dispatch_config_reloads_total",
+                    "alertmanager.yml reloads, by result (success, failure).",
+                ),
+                &["result"],
+            )?,
+            reload_ok: IntGauge::new(
+                "watchfire_dispatch_config_last_reload_successful",
+                "Whether the last alertmanager.yml reload succeeded (1) or was rejected (0).",
+            )?,
+        };
+        r.register(Box::new(m.alerts.clone()))?;
+        r.register(Box::new(m.groups.clone()))?;
+        r.register(Box::new(m.silences.clone()))?;
+        r.register(Box::new(m.escalations.clone()))?;
+        r.register(Box::new(m.overdue.clone()))?;
+        r.register(Box::new(m.outbox.clone()))?;
+        r.register(Box::new(m.dead_letters.clone()))?;
+        r.register(Box::new(m.delivered.clone()))?;
+        r.register(Box::new(m.failed.clone()))?;
+        r.register(Box::new(m.commits.clone()))?;
+        r.register(Box::new(m.commit_seconds.clone()))?;
+        r.register(Box::new(m.reloads.clone()))?;
+        r.register(Box::new(m.reload_ok.clone()))?;
+        m.reload_ok.set(1);
+        for s in ["active", "suppressed"] {
+            m.alerts.with_label_values(&[s]);
+        }
+        for s in ["running", "acknowledged", "exhausted"] {
+            m.escalations.with_label_values(&[s]);
+        }
+        for o in ["flush", "escalation", "ack", "resolve"] {
+            m.delivered.with_label_values(&[o]);
+            m.failed.with_label_values(&[o]);
+        }
+        Ok(m)
+    }
+
+    /// For the persister.
+    pub fn commit_observer(&self) -> CommitObserver {
+        let (c, h) = (self.commits.clone(), self.commit_seconds.clone());
+        Box::new(move |_batches, secs| {
+            c.inc();
+            h.observe(secs);
+        })
+    }
+
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads
+            .with_label_values(&[if ok { "success" } else { "failure" }])
+            .inc();
+        self.reload_ok.set(i64::from(ok));
+    }
+
+    /// Refreshes the state gauges from the core now.
+    pub fn refresh(&self, svc: &DispatchService) {
+        let (alerts, groups, silences, escs, pending, dead, now) = svc.read(|c, now| {
+            (
+                c.alerts(now),
+                c.alert_groups(now).len(),
+                c.silences(now),
+                c.escalations(),
+                c.pending().len(),
+                c.dead_letters().len(),
+                now,
+            )
+        });
+        let (mut active, mut suppressed) = (0, 0);
+        for a in &alerts {
+            match a.state {
+                AlertState::Suppressed => suppressed += 1,
+                _ => active += 1,
+            }
+        }
+        self.alerts.with_label_values(&["active"]).set(active);
+        self.alerts
+            .with_label_values(&["suppressed"])
+            .set(suppressed);
+        self.groups.set(groups as i64);
+        let mut by_state =
+            std::collections::BTreeMap::from([("active", 0), ("pending", 0), ("expired", 0)]);
+        for s in &silences {
+            *by_state.entry(s.state.as_str()).or_insert(0) += 1;
+        }
+        for (k, v) in by_state {
+            self.silences.with_label_values(&[k]).set(v);
+        }
+        let (mut running, mut acked, mut exhausted, mut overdue) = (0, 0, 0, 0i64);
+        for e in &escs {
+            if e.acked.is_some() {
+                acked += 1;
+            } else if let Some(t) = e.next_at {
+                running += 1;
+                overdue = overdue.max(now - t);
+            } else {
+                exhausted += 1;
+            }
+        }
+        self.escalations
+            .with_label_values(&["running"])
+            .set(running);
+        self.escalations
+            .with_label_values(&["acknowledged"])
+            .set(acked);
+        self.escalations
+            .with_label_values(&["exhausted"])
+            .set(exhausted);
+        self.overdue.set(overdue.max(0) as f64 / 1000.0);
+        self.outbox.set(pending as i64);
+        self.dead_letters.set(dead as i64);
+    }
+
+    /// Keeps the gauges fresh while the runtime runs.
+    pub fn watch(&self, svc: DispatchService) {
+        let m = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESH);
+            loop {
+                tick.tick().await;
+                m.refresh(&svc);
+            }
+        });
+    }
+}
+
+impl ServiceObserver for DispatchMetrics {
+    fn delivered(&self, o: &Outgoing) {
+        self.delivered.with_label_values(&[origin(o)]).inc();
+    }
+
+    fn failed(&self, o: &Outgoing, _reason: &str) {
+        self.failed.with_label_values(&[origin(o)]).inc();
+    }
+}

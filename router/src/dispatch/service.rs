@@ -1,0 +1,279 @@
+//! [`DispatchService`]: the I/O shell around the pure dispatch core.
+//!
+//! - API calls lock the core, apply their change, queue the resulting
+//!   state changes to the [`Persister`] *under the lock* (so commits keep
+//!   the core's order), and answer only once the commit is durable.
+//! - One timer task asks the core for due notifications, persists the
+//!   outbox entries that `due` created, then hands each to the
+//!   [`Deliverer`] on its own task (a hanging receiver blocks nobody
+//!   else). Each outcome goes back to the core (`delivered` / `failed`)
+//!   and is persisted. The task sleeps until `next_wakeup`, or until an
+//!   API call wakes it.
+//!
+//! kill -9 safety follows from the order: a notification is in the
+//! durable outbox before it is sent and leaves it only after the 2xx, so
+//! after a restart the outbox is re-sent (at least once); an escalation
+//! step is marked fired in the same commit as its outbox entry, so it is
+//! never fired twice.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use watchfire_dispatch::{
+    Changes, DispatchConfig, DispatchError, Dispatcher, Outgoing, PostableAlert, ReceiveReport,
+    SilenceSpec,
+};
+
+use super::persister::{CommitResult, Persister};
+use super::store::Change;
+
+/// What became of one outgoing notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted by the receiver (2xx). `extra` are router-side rows to
+    /// persist with it (Slack message references, for instance).
+    Delivered { extra: Vec<Change> },
+    /// Failed for good after retries: a dead letter.
+    Failed { reason: String },
+}
+
+/// A boxed delivery future.
+pub type DeliveryFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// Sends notifications (retries, rate limits and timeouts included).
+pub trait Deliverer: Send + Sync {
+    fn deliver(&self, o: Outgoing) -> DeliveryFuture;
+}
+
+/// Milliseconds since the epoch; injected so tests control time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Why a dispatch call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    #[error("persisting dispatch state: {0}")]
+    Persist(String),
+}
+
+/// Counters the service reports (the router registers them).
+pub trait ServiceObserver: Send + Sync {
+    fn delivered(&self, _o: &Outgoing) {}
+    fn failed(&self, _o: &Outgoing, _reason: &str) {}
+}
+
+struct Inner {
+    core: Mutex<Dispatcher>,
+    persister: Persister,
+    wake: tokio::sync::Notify,
+    deliverer: RwLock<Arc<dyn Deliverer>>,
+    clock: Clock,
+    sending: Mutex<HashSet<u64>>,
+    observer: Arc<dyn ServiceObserver>,
+}
+
+/// The running dispatcher; cheap to clone.
+#[derive(Clone)]
+pub struct DispatchService {
+    inner: Arc<Inner>,
+}
+
+impl DispatchService {
+    /// Wraps a (restored) core. Call [`DispatchService::run`] to start the
+    /// timer loop.
+    pub fn new(
+        core: Dispatcher,
+        persister: Persister,
+        deliverer: Arc<dyn Deliverer>,
+        clock: Clock,
+        observer: Arc<dyn ServiceObserver>,
+    ) -> DispatchService {
+        DispatchService {
+            inner: Arc::new(Inner {
+                core: Mutex::new(core),
+                persister,
+                wake: tokio::sync::Notify::new(),
+                deliverer: RwLock::new(deliverer),
+                clock,
+                sending: Mutex::new(HashSet::new()),
+                observer,
+            }),
+        }
+    }
+
+    /// The service's current time.
+    pub fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+
+    /// Runs `f` on the core under its lock, queues the changes it made,
+    /// waits for them to be durable, and wakes the timer loop.
+    async fn mutate<T>(
+        &self,
+        f: impl FnOnce(&mut Dispatcher, i64) -> T,
+    ) -> Result<T, ServiceError> {
+        let now = self.now();
+        let (out, done) = {
+            let mut core = self.inner.core.lock();
+            let out = f(&mut core, now);
+            let ch = core.take_changes();
+            let done = (!ch.is_empty()).then(|| self.inner.persister.queue(ch, Vec::new()));
+            (out, done)
+        };
+        if let Some(done) = done {
+            wait(done).await?;
+        }
+        self.inner.wake.notify_one();
+        Ok(out)
+    }
+
+    /// `POST /api/v2/alerts`.
+    pub async fn receive(&self, alerts: Vec<PostableAlert>) -> Result<ReceiveReport, ServiceError> {
+        self.mutate(|c, now| c.receive(now, alerts)).await
+    }
+
+    /// `POST /api/v2/silences`: the silence's id.
+    pub async fn set_silence(&self, spec: SilenceSpec) -> Result<String, ServiceError> {
+        let r = self
+            .mutate(|c, now| {
+                let mut id = || uuid::Uuid::new_v4().to_string();
+                c.set_silence(spec, &mut id, now)
+            })
+            .await?;
+        Ok(r?)
+    }
+
+    /// `DELETE /api/v2/silence/{id}`.
+    pub async fn expire_silence(&self, id: &str) -> Result<(), ServiceError> {
+        Ok(self.mutate(|c, now| c.expire_silence(id, now)).await??)
+    }
+
+    /// Acknowledges a group's escalation; `Ok(false)` when already acked.
+    pub async fn ack(&self, group_key: &str, by: &str) -> Result<bool, ServiceError> {
+        Ok(self.mutate(|c, now| c.ack(group_key, by, now)).await??)
+    }
+
+    /// Applies a new configuration (and notifier set).
+    pub async fn reconfigure(
+        &self,
+        cfg: DispatchConfig,
+        deliverer: Arc<dyn Deliverer>,
+    ) -> Result<(), ServiceError> {
+        *self.inner.deliverer.write() = deliverer;
+        self.mutate(|c, now| c.reconfigure(cfg, now)).await
+    }
+
+    /// Read access to the core (API listings, the web page).
+    pub fn read<T>(&self, f: impl FnOnce(&Dispatcher, i64) -> T) -> T {
+        let now = self.now();
+        f(&self.inner.core.lock(), now)
+    }
+
+    /// Persists router-side rows outside any core change.
+    pub async fn persist_extra(&self, extra: Vec<Change>) -> Result<(), ServiceError> {
+        wait(self.inner.persister.queue(Changes::default(), extra)).await
+    }
+
+    /// The timer loop; returns when `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let now = self.now();
+            let (due, done) = {
+                let mut core = self.inner.core.lock();
+                let due = core.due(now);
+                let ch = core.take_changes();
+                let done = (!ch.is_empty()).then(|| self.inner.persister.queue(ch, Vec::new()));
+                (due, done)
+            };
+            let persisted = match done {
+                Some(d) => wait(d).await,
+                None => Ok(()),
+            };
+            match persisted {
+                Ok(()) => {
+                    for o in due {
+                        self.spawn_delivery(o);
+                    }
+                }
+                Err(e) => {
+                    // Not durable: do not send. The outbox entries stay in
+                    // memory and are handed out again after a restart; try
+                    // again shortly.
+                    tracing::error!(error = %e, "dispatch state not persisted; holding notifications");
+                    let mut core = self.inner.core.lock();
+                    for o in due {
+                        let _ = core.failed(o.id, now, &format!("state not persisted: {e}"));
+                    }
+                }
+            }
+            let next = self.inner.core.lock().next_wakeup();
+            let sleep_ms = match next {
+                Some(t) => (t - self.now()).clamp(0, 3_600_000),
+                None => 3_600_000,
+            };
+            if sleep_ms == 0 && next.is_some_and(|t| t <= now) {
+                // Work due at a time we already processed: yield once so a
+                // busy core cannot spin this task.
+                tokio::task::yield_now().await;
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
+            }
+        }
+    }
+
+    fn spawn_delivery(&self, o: Outgoing) {
+        if !self.inner.sending.lock().insert(o.id) {
+            return;
+        }
+        let svc = self.clone();
+        let deliverer = self.inner.deliverer.read().clone();
+        tokio::spawn(async move {
+            let id = o.id;
+            let outcome = deliverer.deliver(o.clone()).await;
+            let now = svc.now();
+            let done = {
+                let mut core = svc.inner.core.lock();
+                let (res, extra) = match outcome {
+                    Outcome::Delivered { extra } => {
+                        svc.inner.observer.delivered(&o);
+                        (core.delivered(id, now), extra)
+                    }
+                    Outcome::Failed { reason } => {
+                        svc.inner.observer.failed(&o, &reason);
+                        tracing::warn!(receiver = %o.notification.receiver, group = %o.notification.group_key, %reason, "notification dead-lettered");
+                        (core.failed(id, now, &reason), Vec::new())
+                    }
+                };
+                if let Err(e) = res {
+                    tracing::warn!(error = %e, id, "delivery outcome for an unknown notification");
+                }
+                let ch = core.take_changes();
+                svc.inner.persister.queue(ch, extra)
+            };
+            if let Err(e) = wait(done).await {
+                tracing::error!(error = %e, "persisting a delivery outcome failed");
+            }
+            svc.inner.sending.lock().remove(&id);
+            svc.inner.wake.notify_one();
+        });
+    }
+}
+
+async fn wait(rx: tokio::sync::oneshot::Receiver<CommitResult>) -> Result<(), ServiceError> {
+    match rx.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServiceError::Persist(e)),
+        Err(_) => Err(ServiceError::Persist(
+            "the dispatch persister has stopped".into(),
+        )),
+    }
+}
