@@ -68,7 +68,11 @@ fn hwm_kb(pid: u32) -> u64 {
 fn wait_ready(client: &reqwest::blocking::Client, url: &str) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
-        if client.get(url).send().is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(url)
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -91,13 +95,11 @@ fn start_collector() -> (u16, Arc<Mutex<HashMap<String, Instant>>>) {
                 loop {
                     let mut len = 0usize;
                     let mut line = String::new();
-                    let mut got_any = false;
                     loop {
                         line.clear();
                         if r.read_line(&mut line).unwrap_or(0) == 0 {
                             return;
                         }
-                        got_any = true;
                         let t = line.trim_end();
                         if t.is_empty() {
                             break;
@@ -105,9 +107,6 @@ fn start_collector() -> (u16, Arc<Mutex<HashMap<String, Instant>>>) {
                         if let Some(v) = t.to_ascii_lowercase().strip_prefix("content-length:") {
                             len = v.trim().parse().unwrap_or(0);
                         }
-                    }
-                    if !got_any {
-                        return;
                     }
                     let mut body = vec![0; len];
                     if r.read_exact(&mut body).is_err() {

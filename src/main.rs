@@ -94,6 +94,46 @@ enum Command {
         #[arg(long, value_parser = ["router", "agent"])]
         role: Option<String>,
     },
+    /// Redact log lines from standard input to standard output (one line
+    /// out per line in; a dropped record is an empty line). See
+    /// docs/redaction.md.
+    Redact {
+        /// Redaction config (YAML, the agent's `redaction:` section);
+        /// built-in defaults when absent.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Inspect an alertmanager.yml routing tree, like `amtool config
+    /// routes`.
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Print the routing tree (`amtool config routes show`).
+    Show {
+        /// The alertmanager.yml to read.
+        #[arg(long = "config.file")]
+        config_file: PathBuf,
+    },
+    /// Print the receivers a label set routes to (`amtool config routes
+    /// test`); exits 1 when `--verify.receivers` does not match.
+    Test {
+        /// The alertmanager.yml to read.
+        #[arg(long = "config.file")]
+        config_file: PathBuf,
+        /// Print the matching routes as a tree.
+        #[arg(long)]
+        tree: bool,
+        /// Expected receivers, comma separated (in routing order).
+        #[arg(long = "verify.receivers")]
+        verify_receivers: Option<String>,
+        /// Labels as `name=value` (value may be quoted).
+        labels: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -140,6 +180,8 @@ fn main() -> ExitCode {
             exit(code)
         }
         Command::CheckConfig { file, role } => check_config(&file, role.as_deref()),
+        Command::Redact { config } => run_redact(config.as_deref()),
+        Command::Routes { command } => run_routes(command),
         Command::Router { config } => {
             run_server(|| Config::load(&config).map_err(anyhow::Error::from))
         }
@@ -196,6 +238,107 @@ fn check_config(file: &Path, role: Option<&str>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `watchfire routes show|test`: amtool's output on standard output;
+/// errors (config errors as `file:line:col: message`) on standard error
+/// with exit status 1.
+fn run_routes(command: RoutesCommand) -> ExitCode {
+    let (file, test) = match command {
+        RoutesCommand::Show { config_file } => (config_file, None),
+        RoutesCommand::Test {
+            config_file,
+            tree,
+            verify_receivers,
+            labels,
+        } => (config_file, Some((tree, verify_receivers, labels))),
+    };
+    let cfg = match watchfire_amconfig::load_file(&file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some((tree, verify, labels)) = test else {
+        print!("{}", watchfire_amconfig::format_routes_show(&cfg));
+        return ExitCode::SUCCESS;
+    };
+    let labels = match watchfire_amconfig::parse_label_args(&labels) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let out = watchfire_amconfig::format_routes_test(&cfg, &labels, tree, verify.as_deref());
+    print!("{}", out.stdout);
+    if out.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `watchfire redact`: stdin to stdout, line by line, failing closed.
+fn run_redact(config: Option<&Path>) -> ExitCode {
+    use std::io::BufRead;
+    let cfg = match config {
+        Some(p) => watchfire_redact::RedactionConfig::load(p),
+        None => Ok(watchfire_redact::RedactionConfig::default()),
+    };
+    let redactor = match cfg
+        .map_err(anyhow::Error::from)
+        .and_then(|c| Ok(watchfire_redact::Redactor::new(&c)?))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stats = redactor.stats();
+    let mut input = std::io::BufReader::new(std::io::stdin().lock());
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut records, mut line) = (0u64, Vec::new());
+    let result: std::io::Result<()> = (|| {
+        loop {
+            line.clear();
+            if input.read_until(b'\n', &mut line)? == 0 {
+                return out.flush();
+            }
+            records += 1;
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            // A record that cannot be redacted is dropped: an empty line
+            // keeps the line correspondence.
+            if let Ok(red) = redactor.redact_bytes(body, &mut stats) {
+                out.write_all(red.as_bytes())?;
+            }
+            out.write_all(b"\n")?;
+        }
+    })();
+    let drops: Vec<String> = stats
+        .drops()
+        .filter(|(_, n)| *n > 0)
+        .map(|(why, n)| format!("{why}={n}"))
+        .collect();
+    eprintln!(
+        "watchfire redact: {records} records, {} redactions, {} dropped{}",
+        stats.total(),
+        stats.dropped(),
+        if drops.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", drops.join(", "))
+        }
+    );
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -13,13 +13,28 @@
 //!   `POST /-/reload` and config errors with `file:line:col`.
 //! - [`crash`]: alert state (`activeAt`, `for` progress) survives `kill -9`.
 //! - [`prometheus_interop`]: a real Prometheus remote-writes to the router.
+//! - [`amtool`]: the real `amtool` and `prometheus` against the router's
+//!   Alertmanager v2 API.
+//! - [`web_page`]: the alert page in headless Chromium; Ack stops the
+//!   escalation.
+//! - [`dispatch_api`]: bad input to the dispatch API gets a 4xx with a
+//!   reason; signed Slack/PagerDuty acks; a hanging receiver; and
+//!   `watchfire routes test|show` against `amtool config routes`.
 
 #![forbid(unsafe_code)]
 
 #[path = "e2e/agent.rs"]
 mod agent;
+#[path = "e2e/amtool.rs"]
+mod amtool;
 #[path = "e2e/crash.rs"]
 mod crash;
+#[path = "e2e/dispatch_api.rs"]
+mod dispatch_api;
+#[path = "e2e/dispatch_crash.rs"]
+mod dispatch_crash;
+#[path = "e2e/dispatch_diff.rs"]
+mod dispatch_diff;
 #[path = "e2e/harness.rs"]
 mod harness;
 #[path = "e2e/prometheus_interop.rs"]
@@ -28,3 +43,7 @@ mod prometheus_interop;
 mod promtool_compare;
 #[path = "e2e/reload.rs"]
 mod reload;
+#[path = "e2e/web_page.rs"]
+mod web_page;
+#[path = "e2e/webdriver.rs"]
+mod webdriver;

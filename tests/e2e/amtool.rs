@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{free_port, get_text, http, peer, run, wait_until, Proc, Router, START_TIMEOUT};
+use crate::harness::{
+    free_port, get_text, http, peer, run, wait_until, Proc, Router, START_TIMEOUT,
+};
 
 const TOKEN: &str = "s3cret-token";
 
@@ -61,20 +63,44 @@ fn amtool_lists_alerts_and_manages_silences() {
     r.start();
 
     ok(
-        &amtool(&r, &["alert", "add", "alertname=DiskFull", "instance=db1", "severity=high", "--annotation=summary=disk full"]),
+        &amtool(
+            &r,
+            &[
+                "alert",
+                "add",
+                "alertname=DiskFull",
+                "instance=db1",
+                "severity=high",
+                "--annotation=summary=disk full",
+            ],
+        ),
         "amtool alert add",
     );
     let listed = ok(&amtool(&r, &["alert", "query"]), "amtool alert query");
     assert!(listed.contains("DiskFull"), "amtool alert query: {listed}");
 
     let out = ok(
-        &amtool(&r, &["silence", "add", "alertname=DiskFull", "instance=~db.*", "--comment=maintenance", "--author=ops", "--duration=1h"]),
+        &amtool(
+            &r,
+            &[
+                "silence",
+                "add",
+                "alertname=DiskFull",
+                "instance=~db.*",
+                "--comment=maintenance",
+                "--author=ops",
+                "--duration=1h",
+            ],
+        ),
         "amtool silence add",
     );
     let id = out.trim().to_string();
     assert_eq!(id.len(), 36, "silence id should be a UUID: {out:?}");
 
-    let q = ok(&amtool(&r, &["silence", "query", "-o", "json"]), "amtool silence query");
+    let q = ok(
+        &amtool(&r, &["silence", "query", "-o", "json"]),
+        "amtool silence query",
+    );
     let silences: Value = serde_json::from_str(&q).expect("silence query JSON");
     let s = silences
         .as_array()
@@ -85,14 +111,20 @@ fn amtool_lists_alerts_and_manages_silences() {
 
     // The alert is now suppressed by that silence.
     let a = wait_until("alert suppressed", Duration::from_secs(10), || {
-        alerts_json(&r)
-            .into_iter()
-            .find(|a| a["labels"]["alertname"] == "DiskFull" && a["status"]["state"] == "suppressed")
+        alerts_json(&r).into_iter().find(|a| {
+            a["labels"]["alertname"] == "DiskFull" && a["status"]["state"] == "suppressed"
+        })
     });
     assert_eq!(a["status"]["silencedBy"][0], id.as_str(), "{a}");
 
-    ok(&amtool(&r, &["silence", "expire", &id]), "amtool silence expire");
-    let q = ok(&amtool(&r, &["silence", "query", "--expired", "-o", "json"]), "amtool silence query --expired");
+    ok(
+        &amtool(&r, &["silence", "expire", &id]),
+        "amtool silence expire",
+    );
+    let q = ok(
+        &amtool(&r, &["silence", "query", "--expired", "-o", "json"]),
+        "amtool silence query --expired",
+    );
     assert!(q.contains(&id), "expired silence not listed: {q}");
     wait_until("alert active again", Duration::from_secs(10), || {
         alerts_json(&r)
@@ -108,7 +140,10 @@ fn amtool_lists_alerts_and_manages_silences() {
         .expect("POST without token");
     assert_eq!(resp.status().as_u16(), 401);
     let body: Value = resp.json().expect("JSON error body");
-    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
 }
 
 const PROM_RULES: &str = "\
@@ -151,7 +186,9 @@ fn prometheus_delivers_alerts_to_the_router() {
     });
     assert_eq!(a["labels"]["severity"], "low", "{a}");
     assert!(
-        a["generatorURL"].as_str().is_some_and(|u| u.contains(&prom_port.to_string())),
+        a["generatorURL"]
+            .as_str()
+            .is_some_and(|u| u.contains(&prom_port.to_string())),
         "{a}"
     );
     prom.assert_running();
@@ -162,7 +199,10 @@ fn start_prometheus(bin: &Path, cfg: &Path, dir: &Path, port: u16) -> Proc {
         "prometheus",
         Command::new(bin)
             .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("prom-data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             // The first send can precede notifier discovery (Prometheus then
             // drops it); resend every second instead of every minute.
@@ -171,6 +211,50 @@ fn start_prometheus(bin: &Path, cfg: &Path, dir: &Path, port: u16) -> Proc {
     );
     let client = http();
     let ready = format!("http://127.0.0.1:{port}/-/ready");
-    prom.wait_until("prometheus /-/ready", START_TIMEOUT, || get_text(&client, &ready));
+    prom.wait_until("prometheus /-/ready", START_TIMEOUT, || {
+        get_text(&client, &ready)
+    });
     prom
+}
+
+const RULE_ALWAYS: &str = "\
+groups:
+  - name: inproc
+    rules:
+      - alert: RuleFed
+        expr: vector(1)
+        labels:
+          severity: medium
+        annotations:
+          summary: fed in process
+";
+
+/// The rule engine's alerts reach the dispatcher in process: a firing rule
+/// shows up in `/api/v2/alerts` and `/api/v2/alerts/groups` with no
+/// external Alertmanager configured.
+#[test]
+fn rule_engine_feeds_the_dispatcher_in_process() {
+    let mut r =
+        Router::new(&[("inproc.yml", RULE_ALWAYS)], "1s", "0s").with_dispatch(AM_YML, Some(TOKEN));
+    r.start();
+    let a = wait_until("RuleFed in /api/v2/alerts", Duration::from_secs(20), || {
+        alerts_json(&r)
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == "RuleFed")
+    });
+    assert_eq!(a["annotations"]["summary"], "fed in process", "{a}");
+    assert_eq!(a["status"]["state"], "active", "{a}");
+    assert_eq!(a["receivers"][0]["name"], "default", "{a}");
+    let groups: Value = serde_json::from_str(
+        &get_text(&http(), &r.url("/api/v2/alerts/groups")).expect("GET groups"),
+    )
+    .expect("groups JSON");
+    assert!(
+        groups
+            .as_array()
+            .is_some_and(|g| g.iter().any(|g| g["alerts"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|a| a["labels"]["alertname"] == "RuleFed")))),
+        "{groups}"
+    );
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::harness::{free_port, http, peer, Proc, START_TIMEOUT};
 
 /// The W3C element reference key.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A headless Chromium session, closed (with its driver) on drop.
 pub struct Browser {
@@ -71,7 +71,10 @@ impl Browser {
 
     fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut req = self.client.request(method, &url).timeout(Duration::from_secs(30));
+        let mut req = self
+            .client
+            .request(method, &url)
+            .timeout(Duration::from_secs(30));
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -124,7 +127,10 @@ impl Browser {
             "/element",
             Some(json!({"using": "css selector", "value": css})),
         );
-        let id = el[ELEMENT].as_str().unwrap_or_default().to_string();
+        let id = el[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {el}"))
+            .to_string();
         self.cmd(
             reqwest::Method::POST,
             &format!("/element/{id}/value"),

@@ -262,6 +262,9 @@ pub(crate) fn label_map(
             return Err(cx.err(m, format!("invalid label name {k:?}")));
         }
         let value = match v {
+            // Alertmanager's `config.Regexp` keeps the anchored form, and
+            // route keys (hence group keys) print it: `^(?:v)$`.
+            Some(v) if op.is_regex() => format!("^(?:{})$", v.value.0),
             Some(v) => v.value.0.clone(),
             None if op.is_regex() => {
                 return Err(cx.err(m, format!("invalid regexp value for {k:?}")));

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -114,6 +114,22 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+/// A request body whose rejection (over `server.max_request_bytes`: 413,
+/// unreadable: 400) is a JSON [`ApiError`] like every other error here;
+/// axum's own `Bytes` rejection is plain text.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| ApiError(e.status(), e.body_text()))
+    }
+}
+
 pub fn bad(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
@@ -155,7 +171,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError
 async fn post_alerts(
     State(st): State<ApiState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
     let wire: Vec<WireAlert> = json_body(&body)?;
@@ -309,7 +325,7 @@ async fn get_groups(
                 .filter(|v| f.keep_state(v))
                 .map(gettable)
                 .collect();
-            (!alerts.is_empty()).then(|| AlertGroupJson {
+            (!alerts.is_empty()).then_some(AlertGroupJson {
                 labels: g.labels,
                 receiver: ReceiverName { name: g.receiver },
                 alerts,
@@ -351,7 +367,7 @@ async fn get_silences(
 async fn post_silence(
     State(st): State<ApiState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&st, &headers)?;
     let p: PostableSilence = json_body(&body)?;
@@ -458,7 +474,7 @@ struct AckBody {
 async fn post_ack(
     State(st): State<ApiState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&st, &headers)?;
     let b: AckBody = json_body(&body)?;
@@ -535,7 +551,7 @@ async fn page(State(st): State<ApiState>, RawQuery(q): RawQuery) -> Html<String>
     Html(ui::render(&page_data(&st, flash)))
 }
 
-async fn ui_ack(State(st): State<ApiState>, body: Bytes) -> Response {
+async fn ui_ack(State(st): State<ApiState>, Body(body): Body) -> Response {
     let form: LabelSet = form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();

@@ -11,7 +11,6 @@
 //!   `dedup_key` Watchfire sent (SHA-256 of the group key), mapped back
 //!   to the group.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -23,7 +22,7 @@ use watchfire_notifiers::inbound::{
 use watchfire_notifiers::pagerduty::dedup_key;
 use watchfire_notifiers::slack::{ACTION_ACK, ACTION_SILENCE_1H};
 
-use super::api::{bad, ApiError, ApiState};
+use super::api::{bad, ApiError, ApiState, Body};
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
@@ -47,7 +46,7 @@ fn resolve_group(st: &ApiState, value: &str) -> Option<String> {
 pub async fn slack_actions(
     State(st): State<ApiState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<StatusCode, ApiError> {
     let Some(secret) = &st.slack_secret else {
         return Err(ApiError(
@@ -123,7 +122,7 @@ pub async fn slack_actions(
 pub async fn pagerduty_webhook(
     State(st): State<ApiState>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(secret) = &st.pagerduty_secret else {
         return Err(ApiError(

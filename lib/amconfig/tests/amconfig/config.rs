@@ -296,7 +296,7 @@ inhibit_rules:
     let r = &cfg.inhibit_rules[0];
     assert_eq!(
         r.source,
-        parse_matchers(r#"severity="critical",team=~"a|b""#).unwrap()
+        parse_matchers(r#"severity="critical",team=~"^(?:a|b)$""#).unwrap()
     );
     assert_eq!(
         r.target,

@@ -128,7 +128,7 @@ fn matching_and_inheritance() {
         &[
             (
                 "db-pager",
-                &format!(r#"{DB}/{{env=~"stag.*"}}"#),
+                &format!(r#"{DB}/{{env=~"^(?:stag.*)$"}}"#),
                 by(&["alertname"]),
                 10_000,
                 60_000,
@@ -195,7 +195,7 @@ fn route_ids_are_unique_keys_with_positions() {
             "{}",
             r#"{}/{severity=~"critical|high",team="db"}/0"#,
             r#"{}/{severity=~"critical|high",team="db"}/{env="prod"}/0"#,
-            r#"{}/{severity=~"critical|high",team="db"}/{env=~"stag.*"}/1"#,
+            r#"{}/{severity=~"critical|high",team="db"}/{env=~"^(?:stag.*)$"}/1"#,
             r#"{}/{team="db"}/1"#,
             r#"{}/{team=~".+"}/2"#,
         ]
@@ -208,7 +208,7 @@ fn routes_show_and_test_text() {
     let show = format_routes_show(&c);
     assert_eq!(
         show,
-        "Routing tree:\n.\n└── default-route  receiver: root\n    ├── {severity=~\"critical|high\",team=\"db\"}  continue: true  receiver: db-pager\n    │\u{a0}\u{a0} ├── {env=\"prod\"}  receiver: db-prod\n    │\u{a0}\u{a0} └── {env=~\"stag.*\"}  receiver: db-pager\n    ├── {team=\"db\"}  receiver: db-mail\n    └── {team=~\".+\"}  receiver: teams\n\n"
+        "Routing tree:\n.\n└── default-route  receiver: root\n    ├── {severity=~\"critical|high\",team=\"db\"}  continue: true  receiver: db-pager\n    │\u{a0}\u{a0} ├── {env=\"prod\"}  receiver: db-prod\n    │\u{a0}\u{a0} └── {env=~\"^(?:stag.*)$\"}  receiver: db-pager\n    ├── {team=\"db\"}  receiver: db-mail\n    └── {team=~\".+\"}  receiver: teams\n\n"
     );
     let ls = parse_label_args(&["team=db", "severity=high", "env=prod"]).unwrap();
     let out = format_routes_test(&c, &ls, true, Some("db-prod,db-mail"));
