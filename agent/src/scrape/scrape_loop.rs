@@ -14,15 +14,18 @@
 //! timestamp get no markers (as in Prometheus).
 //!
 //! Label sets are built once per series and reused across scrapes via
-//! the per-target [`super::series_cache`]; appends run on the blocking
-//! pool since the disk buffer's commit may fsync.
+//! the per-target [`super::series_cache`]; appends go through the
+//! appender's queue (or the blocking pool) since the disk buffer's commit
+//! may fsync.
 
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustc_hash::FxHashSet;
+use std::collections::hash_map::Entry;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::oneshot;
 use watchfire_promql::storage::stale_nan;
 use watchfire_promql::Labels;
@@ -275,7 +278,7 @@ impl TargetScraper {
             self.cache.begin();
             let resolved = self.resolve(&samples);
             self.cache.evict_unseen();
-            self.build(resolved?, t)
+            self.build(&samples, resolved?, t)
         });
         let report = match outcome {
             Ok((good, current, post)) => {
@@ -347,7 +350,7 @@ impl TargetScraper {
                     .map_err(|e| failure(FailReason::Parse, e.to_string()))?;
                 let labels = apply_target_labels(&raw, series_labels, opts.honor_labels);
                 let series = relabel::process(&labels, &opts.metric_relabel);
-                Ok::<_, Failure>(SeriesEntry::new(raw, series))
+                Ok::<_, Failure>(SeriesEntry::new(&raw, series))
             })?;
             out.push(Resolved {
                 entry,
@@ -358,33 +361,49 @@ impl TargetScraper {
         Ok(out)
     }
 
-    /// Checks the resolved samples. Returns the points, the set of series
-    /// that take part in staleness, and the post-relabel count.
+    /// Checks the resolved samples (`parsed[i]` is the sample behind
+    /// `samples[i]`). Returns the points, the set of series that take
+    /// part in staleness, and the post-relabel count.
     #[allow(clippy::type_complexity)]
     fn build(
         &self,
+        parsed: &[watchfire_exposition::Sample<'_>],
         samples: Vec<Resolved>,
         t: i64,
     ) -> Result<(Vec<Point>, FxHashSet<HashedLabels>, usize), Failure> {
-        let mut raw_seen: FxHashSet<&HashedLabels> =
-            FxHashSet::with_capacity_and_hasher(samples.len(), Default::default());
+        let raw_labels = |i: usize| {
+            exposition::sample_labels(&parsed[i])
+                .map_err(|e| failure(FailReason::Parse, e.to_string()))
+        };
+        // Raw label-set hash → first sample with it; equal hashes are
+        // confirmed on the labels rebuilt from both samples.
+        let mut raw_seen: FxHashMap<u64, usize> =
+            FxHashMap::with_capacity_and_hasher(samples.len(), Default::default());
         let max = self.opts.label_value_length_limit;
-        for s in &samples {
-            let raw = &s.entry.raw;
-            if !raw_seen.insert(raw) {
-                return Err(failure(
-                    FailReason::DuplicateSeries,
-                    format!("duplicate series {}", raw.labels),
-                ));
+        for (i, s) in samples.iter().enumerate() {
+            match raw_seen.entry(s.entry.raw_hash) {
+                Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                Entry::Occupied(o) => {
+                    let raw = raw_labels(i)?;
+                    if raw == raw_labels(*o.get())? {
+                        return Err(failure(
+                            FailReason::DuplicateSeries,
+                            format!("duplicate series {raw}"),
+                        ));
+                    }
+                }
             }
             if max > 0 && s.entry.longest_value > max {
-                if let Some(l) = raw.labels.iter().find(|l| l.value.len() > max) {
+                let raw = raw_labels(i)?;
+                if let Some(l) = raw.iter().find(|l| l.value.len() > max) {
                     return Err(failure(
                         FailReason::LabelValueTooLong,
                         format!(
                             "label {} of {} longer than {max} bytes",
                             l.name,
-                            raw.labels.metric_name()
+                            raw.metric_name()
                         ),
                     ));
                 }
@@ -392,17 +411,26 @@ impl TargetScraper {
         }
         drop(raw_seen);
         let mut points = Vec::with_capacity(samples.len());
-        let mut seen: FxHashSet<HashedLabels> =
-            FxHashSet::with_capacity_and_hasher(samples.len(), Default::default());
+        let mut seen: FxHashMap<u64, usize> =
+            FxHashMap::with_capacity_and_hasher(samples.len(), Default::default());
         let mut current: FxHashSet<HashedLabels> =
             FxHashSet::with_capacity_and_hasher(samples.len(), Default::default());
         for s in samples {
             let Some(series) = s.entry.series else {
                 continue;
             };
-            if seen.contains(&series) {
-                // Relabelling merged two series.
-                continue;
+            // Final hash → index in `points` of the first with it.
+            match seen.entry(series.hash) {
+                Entry::Vacant(v) => {
+                    v.insert(points.len());
+                }
+                Entry::Occupied(o) => {
+                    let first: Option<&Point> = points.get(*o.get());
+                    if first.is_some_and(|f| f.labels.as_slice() == series.labels.as_slice()) {
+                        // Relabelling (or target labels) merged two series.
+                        continue;
+                    }
+                }
             }
             let ts = match (s.timestamp, self.opts.honor_timestamps) {
                 (Some(ts), true) => ts,
@@ -416,7 +444,6 @@ impl TargetScraper {
                 t: ts,
                 v: s.value,
             });
-            seen.insert(series);
         }
         let post = points.len();
         if self.opts.sample_limit > 0 && post > self.opts.sample_limit {
@@ -527,10 +554,20 @@ pub async fn run(
     }
 }
 
-/// Hands `points` to the appender on the blocking pool: an append may wait
-/// for a disk commit (fsync), which must not stall the runtime's worker
-/// threads (the senders and the other scrapes run there).
+/// Hands `points` to the appender without stalling the runtime's worker
+/// threads (the senders and the other scrapes run there): through its
+/// queue when it has one (the shipper's committer thread), awaiting the
+/// commit; else on the blocking pool, since an append may wait for a
+/// disk commit (fsync).
 async fn append_off_runtime(appender: &Arc<dyn Appender>, points: Vec<Point>) {
+    let points = match appender.try_submit(points) {
+        Ok(done) => {
+            // An error means the shipper stopped first (shutting down).
+            let _ = done.await;
+            return;
+        }
+        Err(points) => points,
+    };
     let a = appender.clone();
     if let Err(e) = tokio::task::spawn_blocking(move || a.append(points)).await {
         tracing::error!(error = %e, "scrape: append task failed");

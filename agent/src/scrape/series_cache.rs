@@ -30,8 +30,11 @@ impl HashedLabels {
 }
 
 impl PartialEq for HashedLabels {
+    /// Hash first; then the same shared label set (the usual case: both
+    /// come from one cache entry) before comparing label by label.
     fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.labels == other.labels
+        let (a, b) = (self.labels.as_slice(), other.labels.as_slice());
+        self.hash == other.hash && (std::ptr::eq(a, b) || a == b)
     }
 }
 
@@ -46,9 +49,12 @@ impl Hash for HashedLabels {
 /// What one raw series turns into.
 #[derive(Debug, Clone)]
 pub struct SeriesEntry {
-    /// The scraped labels (with `__name__`), before target labels.
-    pub raw: HashedLabels,
-    /// Length in bytes of the longest label value of `raw`.
+    /// Hash of the scraped labels (with `__name__`, before target
+    /// labels), for duplicate detection. The labels themselves are not
+    /// kept (they would double the cache's memory); on a hash match they
+    /// are rebuilt from the two samples and compared.
+    pub raw_hash: u64,
+    /// Length in bytes of the longest scraped label value.
     pub longest_value: usize,
     /// The stored series: `None` when metric relabelling dropped it or
     /// removed its name.
@@ -57,10 +63,10 @@ pub struct SeriesEntry {
 }
 
 impl SeriesEntry {
-    pub fn new(raw: Labels, series: Option<Labels>) -> SeriesEntry {
+    pub fn new(raw: &Labels, series: Option<Labels>) -> SeriesEntry {
         let longest_value = raw.iter().map(|l| l.value.len()).max().unwrap_or(0);
         SeriesEntry {
-            raw: HashedLabels::new(raw),
+            raw_hash: FxBuildHasher.hash_one(raw),
             longest_value,
             series: series
                 .filter(|l| !l.metric_name().is_empty())

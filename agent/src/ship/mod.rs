@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! append(batch) ──► disk buffer (redb, group commit, fsync) ──► dispatcher
+//!                    + hot queue in memory (read without a disk read) ─┘
 //!                                                                  │ by series hash
 //!                                               shard 0 … shard N-1 (batch, send, retry)
 //!                                                                  │ 2xx / 4xx
@@ -34,12 +35,13 @@ pub mod metrics;
 pub mod queue;
 pub mod record;
 pub mod send;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::pipeline::{Appender, Point};
@@ -57,6 +59,8 @@ pub enum ShipError {
     Client(#[from] ClientError),
     #[error("remote_write: registering metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("remote_write: starting the commit thread: {0}")]
+    Committer(#[source] std::io::Error),
 }
 
 /// What [`RemoteWriter::shutdown`] achieved.
@@ -76,7 +80,13 @@ pub struct RemoteWriter {
     drain: watch::Sender<bool>,
     idle: watch::Receiver<bool>,
     task: Option<JoinHandle<()>>,
+    committer: Option<std::thread::JoinHandle<()>>,
 }
+
+/// How often the committer thread commits (one fsync) what the scrapers
+/// submitted. Scrapers wait for it, so it is also the longest extra delay
+/// of a scrape's hand-over.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(200);
 
 impl RemoteWriter {
     /// Opens the buffer (resending whatever it holds), registers the
@@ -91,6 +101,14 @@ impl RemoteWriter {
             metrics.clone(),
         )?);
         let new_data = Arc::new(Notify::new());
+        buf.notify_on_commit(new_data.clone());
+        let committer = {
+            let buf = buf.clone();
+            std::thread::Builder::new()
+                .name("wf-rw-commit".into())
+                .spawn(move || buf.run_committer(COMMIT_EVERY))
+                .map_err(ShipError::Committer)?
+        };
         let (drain_tx, drain_rx) = watch::channel(false);
         let (idle_tx, idle_rx) = watch::channel(false);
         let d = queue::Dispatcher {
@@ -111,6 +129,7 @@ impl RemoteWriter {
             drain: drain_tx,
             idle: idle_rx,
             task: Some(task),
+            committer: Some(committer),
         })
     }
 
@@ -164,6 +183,16 @@ impl RemoteWriter {
             t.abort();
             let _ = t.await;
         }
+        self.stop_committer();
+    }
+
+    /// Stops the committer thread after its last commit (at most one
+    /// transaction), releasing its handle on the buffer file.
+    fn stop_committer(&mut self) {
+        self.buf.stop_committer();
+        if let Some(c) = self.committer.take() {
+            let _ = c.join();
+        }
     }
 }
 
@@ -172,6 +201,7 @@ impl Drop for RemoteWriter {
         if let Some(t) = self.task.take() {
             t.abort();
         }
+        self.stop_committer();
     }
 }
 
@@ -185,7 +215,16 @@ impl Appender for RemoteWriter {
         if let Some(t) = batch.iter().map(|p| p.t).max() {
             ShipMetrics::raise(&self.metrics.highest_appended_timestamp_seconds, t);
         }
-        self.buf.append(&batch, queue::now_ms());
+        self.buf.append_owned(batch, queue::now_ms());
         self.new_data.notify_one();
+    }
+
+    /// Queues the batch for the committer thread; the receiver completes
+    /// once it is durable.
+    fn try_submit(&self, batch: Vec<Point>) -> Result<oneshot::Receiver<()>, Vec<Point>> {
+        if let Some(t) = batch.iter().map(|p| p.t).max() {
+            ShipMetrics::raise(&self.metrics.highest_appended_timestamp_seconds, t);
+        }
+        Ok(self.buf.submit(batch, queue::now_ms()))
     }
 }

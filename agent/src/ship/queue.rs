@@ -1,7 +1,8 @@
 //! The dispatcher and its shards.
 //!
-//! One **dispatcher** task reads records from the disk buffer in sequence
-//! order through its cursor, splits each record's samples by series hash
+//! One **dispatcher** task reads records from the buffer in sequence
+//! order through its cursor (from the in-memory hot queue when it holds
+//! them, else from disk; see [`super::buffer`]), splits each record's samples by series hash
 //! into per-shard chunks and hands them to the **shards**. Only a bounded
 //! window (`2 × shards × max_samples_per_send` samples, at least one
 //! record) is in memory; the rest waits on disk.
@@ -9,7 +10,8 @@
 //! Each shard is a task that batches its samples (up to
 //! `max_samples_per_send`, or whatever it has when the oldest waited
 //! `batch_send_deadline`) and sends one batch at a time, retrying it until
-//! it is acknowledged or refused with a 4xx. Because a series always maps
+//! it is acknowledged or refused with a 4xx. The body is written by
+//! [`super::wire`] straight from the label sets. Because a series always maps
 //! to the same shard and a shard sends strictly in order, samples of one
 //! series arrive in order. A shard reports each finished batch as
 //! `(sequence number, samples)` pairs; a record is deleted from disk once
@@ -30,12 +32,11 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxBuildHasher;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use watchfire_promql::Labels;
-use watchfire_remotewrite::proto::{self, TimeSeries, WriteRequest};
 
 use super::buffer::{Buffer, Record};
 use super::config::QueueConfig;
@@ -63,6 +64,9 @@ pub fn now_ms() -> i64 {
 }
 
 fn shard_of(labels: &Labels, n: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
     (FxBuildHasher.hash_one(labels) % n as u64) as usize
 }
 
@@ -115,11 +119,16 @@ impl Dispatcher {
                 empty.push(rec.seq);
                 continue;
             }
-            let mut parts: Vec<Vec<Point>> = (0..n).map(|_| Vec::new()).collect();
             let total = rec.points.len();
-            for p in rec.points {
-                parts[shard_of(&p.labels, n)].push(p);
-            }
+            let parts: Vec<Vec<Point>> = if n <= 1 {
+                vec![rec.points]
+            } else {
+                let mut parts: Vec<Vec<Point>> = (0..n).map(|_| Vec::new()).collect();
+                for p in rec.points {
+                    parts[shard_of(&p.labels, n)].push(p);
+                }
+                parts
+            };
             run.outstanding.insert(rec.seq, total);
             run.in_flight += total;
             for (i, points) in parts.into_iter().enumerate() {
@@ -351,7 +360,8 @@ impl Shard {
     /// Sends one batch until it is acknowledged or refused.
     async fn send(&self, batch: Vec<(u64, Point)>) {
         let n = batch.len() as u64;
-        let body = watchfire_remotewrite::encode(&to_request(&batch));
+        let body =
+            watchfire_remotewrite::compress(&super::wire::encode(batch.iter().map(|(_, p)| p)));
         let max_t = batch.iter().map(|(_, p)| p.t).max().unwrap_or(0);
         let mut backoff = Backoff::new(self.q.min_backoff, self.q.max_backoff);
         let m = &self.metrics;
@@ -413,28 +423,5 @@ impl Shard {
             }
         }
         let _ = self.ack.send(per);
-    }
-}
-
-/// Builds the request: one `TimeSeries` per series, samples in order.
-pub fn to_request(batch: &[(u64, Point)]) -> WriteRequest {
-    let mut idx: FxHashMap<&Labels, usize> = FxHashMap::default();
-    let mut ts: Vec<TimeSeries> = Vec::new();
-    for (_, p) in batch {
-        let i = *idx.entry(&p.labels).or_insert_with(|| {
-            ts.push(TimeSeries {
-                labels: super::record::proto_labels(&p.labels),
-                ..Default::default()
-            });
-            ts.len() - 1
-        });
-        ts[i].samples.push(proto::Sample {
-            value: p.v,
-            timestamp: p.t,
-        });
-    }
-    WriteRequest {
-        timeseries: ts,
-        metadata: Vec::new(),
     }
 }

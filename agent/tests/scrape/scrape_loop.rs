@@ -278,6 +278,44 @@ fn stale_names(points: &[Point]) -> Vec<String> {
     v
 }
 
+/// Two raw series that end up with one label set (a scraped `job` moved
+/// to `exported_job` next to a scraped `exported_job`, or a relabel
+/// dropping the only differing label) keep the first sample only, in
+/// every scrape (cached or not).
+#[test]
+fn series_merged_by_labelling_keep_the_first() {
+    let check = |extra: &str, text: &str, want: &[(&str, f64)]| {
+        let cfg = job(extra);
+        let mut s = TargetScraper::new(target(&cfg, "h:1", "/metrics"), options(&cfg));
+        for t in [1_000, 2_000] {
+            let (points, r) = s.process(body(text), t, Duration::ZERO);
+            assert!(r.up, "{text}: {:?}", r.failure);
+            let mut got: Vec<(String, f64)> = points
+                .iter()
+                .filter(|p| p.labels.metric_name() == "m")
+                .map(|p| (p.labels.to_string(), p.v))
+                .collect();
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            let want: Vec<(String, f64)> = want.iter().map(|(l, v)| (l.to_string(), *v)).collect();
+            assert_eq!(got, want, "{extra} {text} at {t}");
+            assert_eq!(r.samples_post_relabel, want.len(), "{text}");
+        }
+    };
+    check(
+        "",
+        "m{job=\"x\"} 1\nm{exported_job=\"x\"} 2\n",
+        &[(r#"m{exported_job="x", instance="h:1", job="test"}"#, 1.0)],
+    );
+    check(
+        "    metric_relabel_configs: [{regex: k, action: labeldrop}]\n",
+        "m{k=\"a\"} 1\nm{k=\"b\"} 2\nm{j=\"c\"} 3\n",
+        &[
+            (r#"m{instance="h:1", j="c", job="test"}"#, 3.0),
+            (r#"m{instance="h:1", job="test"}"#, 1.0),
+        ],
+    );
+}
+
 #[test]
 fn staleness_on_disappearance_failure_and_removal() {
     let cfg = job("");

@@ -123,6 +123,77 @@ fn expire_drops_old_unread_records() {
     assert_eq!(read_ts(&b), [2]);
 }
 
+/// With a hot queue smaller than the backlog, records come partly from
+/// memory and partly from disk (the spill), still each once and in order;
+/// after a reopen everything unacknowledged is read from disk.
+#[test]
+fn hot_queue_spills_to_disk_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.redb");
+    let check = |hot_max: usize, batches: i64, first_read: usize, want_first: Vec<i64>| {
+        let _ = std::fs::remove_file(&path);
+        let m = ShipMetrics::new(&Registry::new()).unwrap();
+        let b = Buffer::open_with_hot_limit(&path, 1 << 30, hot_max, m).unwrap();
+        for t in 0..batches {
+            b.append(&scrape(10, t), 0);
+        }
+        let first: Vec<i64> = b
+            .read(first_read)
+            .unwrap()
+            .iter()
+            .map(|r| r.points[0].t)
+            .collect();
+        assert_eq!(first, want_first, "hot_max {hot_max}");
+        // More appends after a partial read, then everything else.
+        b.append(&scrape(10, batches), 0);
+        let mut rest: Vec<i64> = first.clone();
+        rest.extend(read_ts(&b));
+        assert_eq!(rest, (0..=batches).collect::<Vec<_>>(), "hot_max {hot_max}");
+        assert_eq!(read_ts(&b), Vec::<i64>::new());
+        assert_eq!(b.stats().unwrap().samples as i64, 10 * (batches + 1));
+        drop(b);
+        let m = ShipMetrics::new(&Registry::new()).unwrap();
+        let b = Buffer::open_with_hot_limit(&path, 1 << 30, hot_max, m).unwrap();
+        assert_eq!(read_ts(&b), (0..=batches).collect::<Vec<_>>());
+    };
+    check(0, 5, 20, vec![0, 1]); // all on disk
+    check(25, 6, 20, vec![0, 1]); // two in memory, then disk, then memory
+    check(1000, 4, 1, vec![0]); // all in memory
+}
+
+/// `submit` does not block; the committer thread commits, wakes the
+/// submitters and, when stopped, commits what is still pending.
+#[test]
+fn submitted_batches_are_committed_by_the_committer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, reg) = open(&dir, 1 << 30);
+    let b = Arc::new(b);
+    let rxs: Vec<_> = (0..5).map(|t| b.submit(scrape(3, t), 0)).collect();
+    // Nothing committed before the committer runs.
+    assert_eq!(read_ts(&b), Vec::<i64>::new());
+    let c = {
+        let b = b.clone();
+        std::thread::spawn(move || b.run_committer(std::time::Duration::from_millis(5)))
+    };
+    for rx in rxs {
+        rx.blocking_recv().unwrap();
+    }
+    assert_eq!(read_ts(&b), [0, 1, 2, 3, 4]);
+    let late = b.submit(scrape(3, 5), 0);
+    b.stop_committer();
+    c.join().unwrap();
+    late.blocking_recv().unwrap();
+    assert_eq!(read_ts(&b), [5]);
+    assert_eq!(
+        metric(
+            &reg,
+            "watchfire_agent_remote_write_samples_appended_total",
+            None
+        ),
+        18.0
+    );
+}
+
 #[test]
 fn append_throughput_with_durability() {
     let dir = tempfile::tempdir().unwrap();
