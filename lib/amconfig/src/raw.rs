@@ -80,6 +80,24 @@ pub struct RawConfig {
     pub tracing: Option<IgnoredAny>,
     /// Watchfire extension: escalation policies routes can attach.
     pub escalation_policies: Option<Vec<Spanned<RawEscalationPolicy>>>,
+    /// Watchfire extension: the receivers the default severity policies
+    /// (`critical`, `high`, `medium`, `low`) page. When set, those four
+    /// policies exist unless `escalation_policies` defines the same name.
+    pub severity_receivers: Option<Spanned<RawSeverityReceivers>>,
+}
+
+/// Watchfire extension: `severity_receivers:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSeverityReceivers {
+    /// The primary on-call pager (e.g. a PagerDuty receiver).
+    pub pager: Option<SStr>,
+    /// The team chat (e.g. a Slack receiver).
+    pub chat: Option<SStr>,
+    /// Email or a digest receiver.
+    pub email: Option<SStr>,
+    /// Who is paged when nobody acknowledges.
+    pub escalation: Option<SStr>,
 }
 
 /// `global:`.

@@ -368,7 +368,29 @@ impl RawConfig {
             }
         }
 
-        let policies = escalation::policies(&cx, self.escalation_policies.as_deref(), &names)?;
+        let mut policies = escalation::policies(&cx, self.escalation_policies.as_deref(), &names)?;
+        if let Some(sr) = &self.severity_receivers {
+            let pick = |v: &Option<SStr>, field: &str| -> Result<String, ConfigError> {
+                match v {
+                    Some(n) if names.contains(&n.value) => Ok(n.value.clone()),
+                    Some(n) => Err(cx.err(
+                        n,
+                        format!(
+                            "undefined receiver {:?} used in severity_receivers.{field}",
+                            n.value
+                        ),
+                    )),
+                    None => Err(cx.err(sr, format!("severity_receivers: missing `{field}`"))),
+                }
+            };
+            let defaults = escalation::default_policies(&escalation::SeverityReceivers {
+                pager: pick(&sr.value.pager, "pager")?,
+                chat: pick(&sr.value.chat, "chat")?,
+                email: pick(&sr.value.email, "email")?,
+                escalation: pick(&sr.value.escalation, "escalation")?,
+            });
+            escalation::merge_defaults(&mut policies, defaults);
+        }
         let policy_names: HashSet<String> = policies.iter().map(|p| p.name.clone()).collect();
 
         let route = route::build(

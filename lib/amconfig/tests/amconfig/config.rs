@@ -393,3 +393,32 @@ fn severity_defaults() {
         assert_eq!(severity_policy(sev), want, "{sev}");
     }
 }
+
+#[test]
+fn severity_receivers_section() {
+    const RS: &str = "receivers: [{name: pd}, {name: slack}, {name: mail}, {name: pd2}]\n";
+    let base = format!("{RS}route:\n  receiver: pd\n  routes:\n    - matchers: ['severity=\"critical\"']\n      escalation_policy: critical\n");
+    // Without the section, `critical` is undefined.
+    check(&base, Err("6:26 undefined escalation policy"));
+    let with = format!(
+        "{base}severity_receivers: {{pager: pd, chat: slack, email: mail, escalation: pd2}}\n"
+    );
+    check(&with, Ok(()));
+    let cfg = load_str(&with, "c.yml").unwrap();
+    let names: Vec<_> = cfg
+        .escalation_policies
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["critical", "high", "medium", "low"]);
+    check(
+        &format!(
+            "{base}severity_receivers: {{pager: pd, chat: nope, email: mail, escalation: pd2}}\n"
+        ),
+        Err("7:39 undefined receiver \"nope\" used in severity_receivers.chat"),
+    );
+    check(
+        &format!("{base}severity_receivers: {{pager: pd, chat: slack, email: mail}}\n"),
+        Err("7:21 severity_receivers: missing `escalation`"),
+    );
+}
