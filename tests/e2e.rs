@@ -27,6 +27,8 @@
 mod agent;
 #[path = "e2e/amtool.rs"]
 mod amtool;
+#[path = "e2e/content.rs"]
+mod content;
 #[path = "e2e/crash.rs"]
 mod crash;
 #[path = "e2e/dispatch_api.rs"]

@@ -66,6 +66,8 @@ pub enum RunError {
     Serve(#[source] std::io::Error),
     #[error("dispatcher: {0}")]
     Dispatch(#[from] crate::dispatch::run::DispatchStartError),
+    #[error("the dispatch loop stopped unexpectedly (see the log); restart on the durable state")]
+    DispatchStopped,
 }
 
 #[derive(Clone)]
@@ -101,7 +103,7 @@ pub async fn run(
 
     let started = crate::dispatch::run::start(&cfg, &metrics.registry, Arc::new(system_clock))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let dispatch_task = {
+    let mut dispatch_task = {
         let mut rx = stop_rx.clone();
         tokio::spawn(started.service.clone().run(async move {
             let _ = rx.changed().await;
@@ -154,13 +156,31 @@ pub async fn run(
             source,
         })?;
     tracing::info!(address = %cfg.listen_address, rule_files = ?cfg.rule_files, "router listening");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        })
-        .await;
-    let _ = dispatch_task.await;
+    // The dispatch loop must never stop on its own: if it does (a panic),
+    // the router stops serving and exits with an error, so a supervisor
+    // restarts it on its durable state, rather than looking healthy while
+    // sending nothing.
+    let dispatch_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let served = {
+        let failed = dispatch_failed.clone();
+        let stop_tx2 = stop_tx.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = shutdown => {}
+                    r = &mut dispatch_task => {
+                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                        tracing::error!(result = ?r.err(), "the dispatch loop stopped unexpectedly; shutting down");
+                    }
+                }
+                let _ = stop_tx2.send(true);
+            })
+            .await
+    };
+    let _ = stop_tx.send(true);
+    if !dispatch_failed.load(std::sync::atomic::Ordering::SeqCst) {
+        let _ = dispatch_task.await;
+    }
 
     // Stop the background tasks and wait for them, so the manager's last
     // reference is ours; then stop the rule manager (it finishes the
@@ -177,6 +197,9 @@ pub async fn run(
     }
     for q in queues {
         q.close();
+    }
+    if dispatch_failed.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(RunError::DispatchStopped);
     }
     served.map_err(RunError::Serve)
 }

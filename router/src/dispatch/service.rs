@@ -213,8 +213,13 @@ impl DispatchService {
                 }
             }
             let next = self.inner.core.lock().next_wakeup();
+            // `next_wakeup` is `i64::MIN` when notifications are ready
+            // (an ack made while this loop was persisting): saturate, so
+            // that means "now" instead of an overflow (in debug builds a
+            // panic that silently ended this task: no more flushes or
+            // escalation steps until a restart).
             let sleep_ms = match next {
-                Some(t) => (t - self.now()).clamp(0, 3_600_000),
+                Some(t) => t.saturating_sub(self.now()).clamp(0, 3_600_000),
                 None => 3_600_000,
             };
             if sleep_ms == 0 && next.is_some_and(|t| t <= now) {

@@ -24,6 +24,8 @@ pub struct Recorded {
     pub authorization: Option<String>,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// When the fake accepted it: ms since the Unix epoch, system clock.
+    pub received_at: i64,
 }
 
 impl Recorded {
@@ -44,8 +46,17 @@ impl Recorded {
             authorization: h("authorization"),
             content_type: h("content-type"),
             body: body.to_vec(),
+            received_at: now_ms(),
         }
     }
+}
+
+/// Milliseconds since the Unix epoch by the system clock (0 before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A scripted failure.
