@@ -103,7 +103,7 @@ pub async fn run(
 
     let started = crate::dispatch::run::start(&cfg, &metrics.registry, Arc::new(system_clock))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut dispatch_task = {
+    let dispatch_task = {
         let mut rx = stop_rx.clone();
         tokio::spawn(started.service.clone().run(async move {
             let _ = rx.changed().await;
@@ -161,26 +161,33 @@ pub async fn run(
     // restarts it on its durable state, rather than looking healthy while
     // sending nothing.
     let dispatch_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let served = {
+    let (dead_tx, mut dead_rx) = tokio::sync::watch::channel(false);
+    let watchdog = {
         let failed = dispatch_failed.clone();
+        let stopping = stop_rx.clone();
+        tokio::spawn(async move {
+            let r = dispatch_task.await;
+            if !*stopping.borrow() {
+                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::error!(result = ?r.err(), "the dispatch loop stopped unexpectedly; shutting down");
+                let _ = dead_tx.send(true);
+            }
+        })
+    };
+    let served = {
         let stop_tx2 = stop_tx.clone();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = shutdown => {}
-                    r = &mut dispatch_task => {
-                        failed.store(true, std::sync::atomic::Ordering::SeqCst);
-                        tracing::error!(result = ?r.err(), "the dispatch loop stopped unexpectedly; shutting down");
-                    }
+                    _ = dead_rx.changed() => {}
                 }
                 let _ = stop_tx2.send(true);
             })
             .await
     };
     let _ = stop_tx.send(true);
-    if !dispatch_failed.load(std::sync::atomic::Ordering::SeqCst) {
-        let _ = dispatch_task.await;
-    }
+    let _ = watchdog.await;
 
     // Stop the background tasks and wait for them, so the manager's last
     // reference is ours; then stop the rule manager (it finishes the
