@@ -226,7 +226,7 @@ fn batch_json(start: usize, n: usize) -> String {
 
 /// Phase 1: returns alerts/s.
 fn throughput(side: &Side) -> f64 {
-    let batches = ALERTS / BATCH + usize::from(ALERTS % BATCH != 0);
+    let batches = ALERTS.div_ceil(BATCH);
     let bodies: Vec<String> = (0..batches)
         .map(|b| batch_json(b * BATCH, BATCH.min(ALERTS - b * BATCH)))
         .collect();

@@ -449,7 +449,10 @@ impl Router {
         if let Some(t) = token {
             let tf = self.dir.path().join("api-token");
             std::fs::write(&tf, t).expect("writing the token file");
-            section.push_str(&format!("  api_token_file: {:?}\n", tf.display().to_string()));
+            section.push_str(&format!(
+                "  api_token_file: {:?}\n",
+                tf.display().to_string()
+            ));
         }
         let mut cfg = std::fs::read_to_string(&self.config).expect("reading router.yml");
         cfg.push_str(&section);

@@ -102,6 +102,15 @@ fn status_views_show_suppression() {
     assert_eq!(by_name("Warn").state, AlertState::Suppressed);
     assert_eq!(by_name("Warn").inhibited_by.len(), 1);
     assert_eq!(by_name("S").silenced_by, ["sil"]);
+    // The gauges' counts agree with the views.
+    let c = d.counts(S);
+    let suppressed = v
+        .iter()
+        .filter(|a| a.state == AlertState::Suppressed)
+        .count();
+    assert_eq!((c.active, c.suppressed), (v.len() - suppressed, suppressed));
+    assert_eq!((c.active, c.suppressed), (1, 2));
+    assert_eq!(c.groups, d.alert_groups(S).len());
     assert_eq!(d.silences(S)[0].silence.id, "sil");
     d.expire_silence("sil", 2 * S).unwrap();
     assert_eq!(
