@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::host::HostConfig;
+use crate::logs::config::{LogsConfig, RawLogs};
 use crate::scrape::config::{
     self as scrape_config, RawScrapeConfig, RawScrapeGlobal, ScrapeConfig,
 };
@@ -55,6 +56,8 @@ pub struct RawAgentConfig {
     pub host: RawHost,
     /// Where samples are shipped (remote_write 1.0). Required.
     pub remote_write: Option<Spanned<RawRemoteWrite>>,
+    /// Log tailing, redaction and sinks. Off when absent.
+    pub logs: Option<Spanned<RawLogs>>,
 }
 
 /// `server:` section.
@@ -93,6 +96,8 @@ pub struct AgentConfig {
     pub host: Option<HostConfig>,
     pub self_scrape_interval: Duration,
     pub remote_write: RemoteWriteConfig,
+    /// `None` when there is no `logs:` section.
+    pub logs: Option<LogsConfig>,
 }
 
 impl AgentConfig {
@@ -202,7 +207,29 @@ impl RawAgentConfig {
                 .validate()
                 .map_err(|e| at(name, rw, e.to_string()))?,
         };
+        let logs = match self.logs {
+            None => None,
+            Some(l) => {
+                let (sl, sc) = (l.referenced.line(), l.referenced.column());
+                Some(l.value.validate(name).map_err(|e| {
+                    // Errors without a position of their own point at the
+                    // section.
+                    let (line, col) = if e.line <= 1 && e.col <= 1 {
+                        (sl, sc)
+                    } else {
+                        (e.line, e.col)
+                    };
+                    ConfigError::Invalid {
+                        path: name.to_string(),
+                        line,
+                        col,
+                        msg: e.msg,
+                    }
+                })?)
+            }
+        };
         Ok(AgentConfig {
+            logs,
             listen_address,
             scrape,
             host,

@@ -7,11 +7,15 @@
 //! - [`pipeline`]: the hand-off between producers (scrapers, the host
 //!   collector) and the shipper.
 //!
-//! Logs and traces arrive with their own issues.
+//! - [`logs`]: log tailing, redaction and sinks, at least once end to
+//!   end.
+//!
+//! Traces arrive with their own issue.
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod host;
+pub mod logs;
 pub mod pipeline;
 pub mod run;
 pub mod scrape;

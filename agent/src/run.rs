@@ -1,5 +1,7 @@
-//! Runs the agent: the HTTP server, the scrape manager, and the
-//! remote_write sender, wired together.
+//! Runs the agent: the HTTP server, the scrape manager, the
+//! remote_write sender and, with a `logs:` section, the log pipeline,
+//! wired together. On shutdown the log pipeline stops reading, drains its
+//! queues into the sinks and checkpoints what they acknowledged.
 //!
 //! The host collector's families and the agent's own metrics are both
 //! served on the agent's `/metrics`; a built-in scrape job
@@ -17,6 +19,8 @@ use prometheus::Registry;
 
 use crate::config::AgentConfig;
 use crate::host::HostCollector;
+use crate::logs::metrics::LogMetrics;
+use crate::logs::LogPipeline;
 use crate::pipeline::Appender;
 use crate::scrape::config::{self as scrape_config, ScrapeConfig};
 use crate::scrape::manager::ScrapeManager;
@@ -47,6 +51,8 @@ pub enum RunError {
     Scrape(#[from] crate::scrape::manager::ManagerError),
     #[error("built-in scrape job: {0}")]
     SelfJob(#[from] scrape_config::ConfigError),
+    #[error("logs: {0}")]
+    Logs(#[from] crate::logs::LogsError),
     #[error("serving HTTP: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -117,12 +123,24 @@ pub async fn run(
     let mut jobs = cfg.scrape.clone();
     jobs.push(self_job(bound, cfg.self_scrape_interval)?);
     let scrapes = ScrapeManager::new(jobs, appender, &registry)?.start();
+    let logs = match &cfg.logs {
+        Some(l) => {
+            let metrics = Arc::new(LogMetrics::new());
+            metrics.register(&registry);
+            Some(LogPipeline::start(l.clone(), metrics)?)
+        }
+        None => None,
+    };
     ready.store(true, Ordering::Release);
     tracing::info!(address = %bound, jobs = cfg.scrape.len() + 1, "agent running");
 
     shutdown.await;
     ready.store(false, Ordering::Release);
     scrapes.stop().await;
+    if let Some(p) = logs {
+        let report = p.shutdown(DRAIN_DEADLINE).await;
+        tracing::info!(?report, "log pipeline drained and checkpointed");
+    }
     match Arc::try_unwrap(writer) {
         Ok(w) => {
             let report = w.shutdown(DRAIN_DEADLINE).await;

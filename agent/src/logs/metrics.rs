@@ -1,0 +1,208 @@
+//! The log pipeline's metrics, registered on the agent's registry:
+//!
+//! - `watchfire_agent_log_lines_read_total`, `…_bytes_read_total`,
+//!   `…_lines_truncated_total` (cut at `max_line_bytes`);
+//! - `watchfire_agent_log_lines_dropped_total{reason}`: `parse` (a line
+//!   its format cannot decode), `redaction` (fail closed);
+//! - `watchfire_redactions_total{rule}`, `watchfire_redaction_drops_total{reason}`;
+//! - `log_messages_total{level,service}`: level from a fixed set, service
+//!   from the record's `service` field or Kubernetes container, at most
+//!   [`MAX_SERVICES`] distinct values, then `other`;
+//! - `watchfire_agent_log_files_watched`, `…_log_rotations_total{kind}`,
+//!   `…_log_lines_in_flight` (read, not yet acknowledged by every sink),
+//!   `…_log_reading_paused` (1 while a full queue holds the tailer back),
+//!   `…_log_sink_errors_total{sink}`, `…_log_checkpoint_commits_total`.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::logs::format::level::LEVELS;
+
+/// Distinct `service` label values before `other`.
+pub const MAX_SERVICES: usize = 200;
+
+/// The pipeline's counters and gauges.
+pub struct LogMetrics {
+    pub lines_read: IntCounter,
+    pub bytes_read: IntCounter,
+    pub lines_truncated: IntCounter,
+    pub lines_dropped: IntCounterVec,
+    pub redactions: IntCounterVec,
+    pub redaction_drops: IntCounterVec,
+    pub messages: IntCounterVec,
+    pub files_watched: IntGauge,
+    pub rotations: IntCounterVec,
+    pub in_flight: IntGauge,
+    pub paused: IntGauge,
+    pub sink_errors: IntCounterVec,
+    pub checkpoint_commits: IntCounter,
+    services: Mutex<HashSet<String>>,
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::with_opts(Opts::new(name, help)).unwrap_or_else(|_| unreachable!())
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!())
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::with_opts(Opts::new(name, help)).unwrap_or_else(|_| unreachable!())
+}
+
+impl Default for LogMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LogMetrics {
+    /// Metrics not yet registered anywhere.
+    pub fn new() -> LogMetrics {
+        LogMetrics {
+            lines_read: counter(
+                "watchfire_agent_log_lines_read_total",
+                "Log lines read from files.",
+            ),
+            bytes_read: counter(
+                "watchfire_agent_log_bytes_read_total",
+                "Bytes read from log files.",
+            ),
+            lines_truncated: counter(
+                "watchfire_agent_log_lines_truncated_total",
+                "Log lines cut at max_line_bytes.",
+            ),
+            lines_dropped: counter_vec(
+                "watchfire_agent_log_lines_dropped_total",
+                "Log records dropped, by reason (parse, redaction).",
+                &["reason"],
+            ),
+            redactions: counter_vec(
+                "watchfire_redactions_total",
+                "Values redacted, by rule.",
+                &["rule"],
+            ),
+            redaction_drops: counter_vec(
+                "watchfire_redaction_drops_total",
+                "Records dropped because they could not be redacted (fail closed), by reason.",
+                &["reason"],
+            ),
+            messages: counter_vec(
+                "log_messages_total",
+                "Log records by level and service.",
+                &["level", "service"],
+            ),
+            files_watched: gauge("watchfire_agent_log_files_watched", "Log files being read."),
+            rotations: counter_vec(
+                "watchfire_agent_log_rotations_total",
+                "Log files retired by rotation, by kind (rename, copytruncate).",
+                &["kind"],
+            ),
+            in_flight: gauge(
+                "watchfire_agent_log_lines_in_flight",
+                "Log records read and not yet acknowledged by every sink.",
+            ),
+            paused: gauge(
+                "watchfire_agent_log_reading_paused",
+                "1 while reading waits for a full queue (a slow or failed sink).",
+            ),
+            sink_errors: counter_vec(
+                "watchfire_agent_log_sink_errors_total",
+                "Failed sink writes (retried), by sink.",
+                &["sink"],
+            ),
+            checkpoint_commits: counter(
+                "watchfire_agent_log_checkpoint_commits_total",
+                "Checkpoint transactions committed.",
+            ),
+            services: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Registers every metric (errors, e.g. a second pipeline on the same
+    /// registry, are logged and ignored).
+    pub fn register(&self, registry: &Registry) {
+        let all: [Box<dyn prometheus::core::Collector>; 13] = [
+            Box::new(self.lines_read.clone()),
+            Box::new(self.bytes_read.clone()),
+            Box::new(self.lines_truncated.clone()),
+            Box::new(self.lines_dropped.clone()),
+            Box::new(self.redactions.clone()),
+            Box::new(self.redaction_drops.clone()),
+            Box::new(self.messages.clone()),
+            Box::new(self.files_watched.clone()),
+            Box::new(self.rotations.clone()),
+            Box::new(self.in_flight.clone()),
+            Box::new(self.paused.clone()),
+            Box::new(self.sink_errors.clone()),
+            Box::new(self.checkpoint_commits.clone()),
+        ];
+        for c in all {
+            if let Err(e) = registry.register(c) {
+                tracing::warn!(error = %e, "registering log metrics");
+            }
+        }
+    }
+
+    pub(crate) fn read(&self, bytes: usize, lines: usize, truncated: usize) {
+        self.bytes_read.inc_by(bytes as u64);
+        self.lines_read.inc_by(lines as u64);
+        self.lines_truncated.inc_by(truncated as u64);
+    }
+
+    pub(crate) fn rotations(&self, kind: &str) {
+        self.rotations.with_label_values(&[kind]).inc();
+    }
+
+    pub(crate) fn dropped(&self, reason: &str) {
+        self.lines_dropped.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts one record under `level` (normalised to [`LEVELS`]) and
+    /// `service` (capped at [`MAX_SERVICES`] distinct values).
+    pub fn message(&self, level: &str, service: Option<&str>) {
+        let level = if LEVELS.contains(&level) {
+            level
+        } else {
+            "unknown"
+        };
+        let service = service.filter(|s| !s.is_empty()).unwrap_or("unknown");
+        let label = {
+            let mut set = self.services.lock().unwrap_or_else(|e| e.into_inner());
+            if set.contains(service) {
+                service
+            } else if set.len() < MAX_SERVICES {
+                set.insert(service.to_string());
+                service
+            } else {
+                "other"
+            }
+        };
+        self.messages.with_label_values(&[level, label]).inc();
+    }
+
+    /// Adds a redactor's counters since the last call.
+    pub(crate) fn redaction_stats(
+        &self,
+        stats: &watchfire_redact::Stats,
+        prev: &watchfire_redact::Stats,
+    ) {
+        for ((rule, now), (_, before)) in stats.counts().zip(prev.counts()) {
+            if now > before {
+                self.redactions
+                    .with_label_values(&[rule])
+                    .inc_by(now - before);
+            }
+        }
+        for ((reason, now), (_, before)) in stats.drops().zip(prev.drops()) {
+            if now > before {
+                self.redaction_drops
+                    .with_label_values(&[reason])
+                    .inc_by(now - before);
+            }
+        }
+    }
+}
