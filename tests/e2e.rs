@@ -20,6 +20,14 @@
 //! - [`dispatch_api`]: bad input to the dispatch API gets a 4xx with a
 //!   reason; signed Slack/PagerDuty acks; a hanging receiver; and
 //!   `watchfire routes test|show` against `amtool config routes`.
+//! - [`dispatch_diff`]: the same config and timed stream of 356 alerts to
+//!   the real Alertmanager 0.25 and to the router; the webhook
+//!   notifications must match group for group.
+//! - [`dispatch_crash`]: 200 escalation lifecycles with 5 `kill -9`s of the
+//!   router: no lost, duplicate or late page, no lost resolve.
+//! - [`content`]: the shipped `rules/` (labels, annotations, runbooks),
+//!   `dashboards/` (every query parses and names emitted metrics) and
+//!   `deploy/` (Kubernetes schemas, mounted configs pass `check-config`).
 
 #![forbid(unsafe_code)]
 
