@@ -3,6 +3,7 @@
 //! `flush.rs`, persistence in `persist.rs`, API views in `view.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use watchfire_alertmodel::{Alert, LabelSet};
 
@@ -96,11 +97,8 @@ impl Dispatcher {
     }
 
     fn put(&mut self, alert: Alert, now: i64) {
-        let fp = self.store.put(alert, now);
+        let (fp, stored) = self.store.put(alert, now);
         self.dirty.insert((Table::Alert, fp_string(fp)));
-        let Some(stored) = self.store.get(fp).cloned() else {
-            return;
-        };
         self.inhibitor.upsert(fp, &stored);
         self.route_alert(fp, &stored, now);
     }
@@ -110,7 +108,11 @@ impl Dispatcher {
         for route in self.cfg.routing.route(&alert.labels) {
             let labels = route.group_labels(&alert.labels);
             let key = group_key(&route.route_key, &labels);
+            // A group's record holds its timers, not its alerts: it is
+            // written when the group is made or its next flush moves.
+            let mut changed = false;
             let g = self.groups.entry(key.clone()).or_insert_with(|| {
+                changed = true;
                 let g = Group::new(key.clone(), route.clone(), labels, now);
                 self.flush_timers.insert((g.next_flush, key.clone()));
                 g
@@ -118,6 +120,7 @@ impl Dispatcher {
             let before = g.next_flush;
             g.insert(fp, alert, now);
             if g.next_flush != before {
+                changed = true;
                 self.flush_timers.remove(&(before, key.clone()));
                 self.flush_timers.insert((g.next_flush, key.clone()));
             }
@@ -125,7 +128,9 @@ impl Dispatcher {
             if !keys.contains(&key) {
                 keys.push(key.clone());
             }
-            self.dirty.insert((Table::Group, key));
+            if changed {
+                self.dirty.insert((Table::Group, key));
+            }
         }
     }
 
@@ -226,8 +231,11 @@ impl Dispatcher {
 
     /// Indexes and routes every stored alert.
     pub(crate) fn rebuild_groups(&mut self, now: i64) {
-        let mut alerts: Vec<(u64, Alert)> =
-            self.store.iter().map(|(f, a)| (*f, a.clone())).collect();
+        let mut alerts: Vec<(u64, Arc<Alert>)> = self
+            .store
+            .iter_shared()
+            .map(|(f, a)| (*f, a.clone()))
+            .collect();
         alerts.sort_by_key(|(f, _)| *f);
         for (fp, a) in alerts {
             self.inhibitor.upsert(fp, &a);

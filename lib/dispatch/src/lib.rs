@@ -62,4 +62,4 @@ pub use records::{
 };
 pub use silence::{MatcherRecord, SilenceError, SilenceRecord, SilenceSpec};
 pub use store::{AlertError, AlertValidationError, PostableAlert, ReceiveReport};
-pub use view::{AlertState, AlertView, GroupView, SilenceView};
+pub use view::{AlertState, AlertView, GroupView, SilenceView, StateCounts};

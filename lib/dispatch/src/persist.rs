@@ -42,7 +42,7 @@ impl Dispatcher {
         match table {
             Table::Alert => {
                 let fp = u64::from_str_radix(key, 16).ok()?;
-                self.store.get(fp).cloned().map(Record::Alert)
+                self.store.get_shared(fp).map(Record::Alert)
             }
             Table::Group => self.groups.get(key).map(|g| Record::Group(g.record())),
             Table::Nflog => self.nflog.get(key).cloned().map(Record::Nflog),

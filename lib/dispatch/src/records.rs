@@ -10,6 +10,7 @@
 //! the same write.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use watchfire_alertmodel::{Alert, LabelSet, Notification};
@@ -127,7 +128,7 @@ pub struct Meta {
 /// One persisted record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Record {
-    Alert(Alert),
+    Alert(Arc<Alert>),
     Group(GroupRecord),
     Nflog(NflogEntry),
     Escalation(Escalation),

@@ -13,6 +13,7 @@
 //!   earliest start wins, the later non-timeout end wins.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use watchfire_alertmodel::{Alert, LabelSet};
@@ -125,16 +126,18 @@ pub fn merge(a: &Alert, o: &Alert, now: i64) -> Alert {
     res
 }
 
-/// The stored alerts, by fingerprint.
+/// The stored alerts, by fingerprint. Alerts are shared (`Arc`) with the
+/// persistence records, so storing and persisting one copies no labels.
 #[derive(Debug, Default)]
 pub struct AlertStore {
-    alerts: HashMap<u64, Alert>,
+    alerts: HashMap<u64, Arc<Alert>>,
 }
 
 impl AlertStore {
     /// `provider/mem.Alerts.Put` for one alert: merge when the activity
-    /// ranges overlap, else replace. Returns the stored alert's fingerprint.
-    pub fn put(&mut self, alert: Alert, now: i64) -> u64 {
+    /// ranges overlap, else replace. Returns the stored alert's fingerprint
+    /// and the stored alert.
+    pub fn put(&mut self, alert: Alert, now: i64) -> (u64, Arc<Alert>) {
         let fp = alert.fingerprint();
         let stored = match self.alerts.get(&fp) {
             Some(old)
@@ -145,23 +148,33 @@ impl AlertStore {
             }
             _ => alert,
         };
-        self.alerts.insert(fp, stored);
-        fp
+        let stored = Arc::new(stored);
+        self.alerts.insert(fp, stored.clone());
+        (fp, stored)
     }
 
-    pub fn insert_raw(&mut self, alert: Alert) {
+    pub fn insert_raw(&mut self, alert: Arc<Alert>) {
         self.alerts.insert(alert.fingerprint(), alert);
     }
 
     pub fn get(&self, fp: u64) -> Option<&Alert> {
-        self.alerts.get(&fp)
+        self.alerts.get(&fp).map(|a| &**a)
     }
 
-    pub fn remove(&mut self, fp: u64) -> Option<Alert> {
+    /// The stored alert itself (shared, not copied).
+    pub fn get_shared(&self, fp: u64) -> Option<Arc<Alert>> {
+        self.alerts.get(&fp).cloned()
+    }
+
+    pub fn remove(&mut self, fp: u64) -> Option<Arc<Alert>> {
         self.alerts.remove(&fp)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&u64, &Alert)> {
+        self.alerts.iter().map(|(fp, a)| (fp, &**a))
+    }
+
+    pub fn iter_shared(&self) -> impl Iterator<Item = (&u64, &Arc<Alert>)> {
         self.alerts.iter()
     }
 
@@ -238,7 +251,7 @@ mod tests {
     fn check_put(old: Alert, new: Alert, now: i64, expect: (i64, i64)) {
         let mut st = AlertStore::default();
         st.put(old, now);
-        let fp = st.put(new, now);
+        let (fp, _) = st.put(new, now);
         let a = st.get(fp).unwrap();
         assert_eq!((a.starts_at, a.ends_at), expect);
     }

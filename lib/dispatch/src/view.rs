@@ -60,6 +60,22 @@ pub struct GroupView {
     pub escalation: Option<Escalation>,
 }
 
+/// What the state gauges report, counted without building views (the
+/// metrics refresh runs under the core's lock every few seconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateCounts {
+    /// Listed alerts (as in [`Dispatcher::alerts`]) not muted at `now`.
+    pub active: usize,
+    /// Listed alerts muted by a silence or an inhibition at `now`.
+    pub suppressed: usize,
+    /// Groups [`Dispatcher::alert_groups`] lists (with a listed alert).
+    pub groups: usize,
+    /// Outbox entries ([`Dispatcher::pending`]).
+    pub pending: usize,
+    /// Dead letters ([`Dispatcher::dead_letters`]).
+    pub dead_letters: usize,
+}
+
 /// A silence with its state at the time of the listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SilenceView {
@@ -211,6 +227,33 @@ impl Dispatcher {
     /// Notifications written but not yet confirmed delivered or failed.
     pub fn pending(&self) -> Vec<Outgoing> {
         self.outbox.values().cloned().collect()
+    }
+
+    /// The gauges' counts at `now`; equal to counting the views.
+    pub fn counts(&self, now: i64) -> StateCounts {
+        let listed = |a: &Alert| !(a.ends_at != 0 && a.ends_at < now);
+        let mut c = StateCounts {
+            pending: self.outbox.len(),
+            dead_letters: self.dead.len(),
+            ..StateCounts::default()
+        };
+        for (_, a) in self.store.iter().filter(|(_, a)| listed(a)) {
+            if self.is_muted(&a.labels, now) {
+                c.suppressed += 1;
+            } else {
+                c.active += 1;
+            }
+        }
+        c.groups = self
+            .groups
+            .values()
+            .filter(|g| {
+                g.alerts
+                    .iter()
+                    .any(|fp| self.store.get(*fp).is_some_and(listed))
+            })
+            .count();
+        c
     }
 
     /// How many alerts are stored.

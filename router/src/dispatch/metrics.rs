@@ -10,7 +10,7 @@ use std::time::Duration;
 use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
-use watchfire_dispatch::{AlertState, Origin, Outgoing};
+use watchfire_dispatch::{Origin, Outgoing};
 
 use super::persister::CommitObserver;
 use super::service::{DispatchService, ServiceObserver};
@@ -166,29 +166,17 @@ impl DispatchMetrics {
 
     /// Refreshes the state gauges from the core now.
     pub fn refresh(&self, svc: &DispatchService) {
-        let (alerts, groups, silences, escs, pending, dead, now) = svc.read(|c, now| {
-            (
-                c.alerts(now),
-                c.alert_groups(now).len(),
-                c.silences(now),
-                c.escalations(),
-                c.pending().len(),
-                c.dead_letters().len(),
-                now,
-            )
-        });
-        let (mut active, mut suppressed) = (0, 0);
-        for a in &alerts {
-            match a.state {
-                AlertState::Suppressed => suppressed += 1,
-                _ => active += 1,
-            }
-        }
-        self.alerts.with_label_values(&["active"]).set(active);
+        // Counts, not views: this runs under the core's lock, and views
+        // of 100,000 alerts would copy every one of them.
+        let (counts, silences, escs, now) =
+            svc.read(|c, now| (c.counts(now), c.silences(now), c.escalations(), now));
+        self.alerts
+            .with_label_values(&["active"])
+            .set(counts.active as i64);
         self.alerts
             .with_label_values(&["suppressed"])
-            .set(suppressed);
-        self.groups.set(groups as i64);
+            .set(counts.suppressed as i64);
+        self.groups.set(counts.groups as i64);
         let mut by_state =
             std::collections::BTreeMap::from([("active", 0), ("pending", 0), ("expired", 0)]);
         for s in &silences {
@@ -218,8 +206,8 @@ impl DispatchMetrics {
             .with_label_values(&["exhausted"])
             .set(exhausted);
         self.overdue.set(overdue.max(0) as f64 / 1000.0);
-        self.outbox.set(pending as i64);
-        self.dead_letters.set(dead as i64);
+        self.outbox.set(counts.pending as i64);
+        self.dead_letters.set(counts.dead_letters as i64);
     }
 
     /// Keeps the gauges fresh while the runtime runs.

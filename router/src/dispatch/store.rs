@@ -10,7 +10,12 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Builder, Database, ReadableTable, TableDefinition};
+
+/// redb's page cache. Its default (1 GiB) would keep most of the file in
+/// memory; dispatch state is written far more than read (reads happen at
+/// start-up), so a small cache is enough.
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Dispatch store failures.
 #[derive(Debug, thiserror::Error)]
@@ -63,10 +68,13 @@ impl DispatchStore {
                 source,
             })?;
         }
-        let db = Database::create(path).map_err(|e| StoreError::Open {
-            path: path.display().to_string(),
-            source: Box::new(e.into()),
-        })?;
+        let db = Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: Box::new(e.into()),
+            })?;
         let store = DispatchStore {
             db,
             tables: tables.to_vec(),
@@ -86,15 +94,28 @@ impl DispatchStore {
             return Ok(());
         }
         let tx = self.db.begin_write().map_err(dbe)?;
-        for c in changes {
-            match c {
-                Change::Put { table, key, value } => {
-                    let mut t = tx.open_table(def(table)).map_err(dbe)?;
-                    t.insert(key.as_str(), value.as_slice()).map_err(dbe)?;
-                }
-                Change::Delete { table, key } => {
-                    let mut t = tx.open_table(def(table)).map_err(dbe)?;
-                    t.remove(key.as_str()).map_err(dbe)?;
+        {
+            // Open each table once per transaction, not once per row.
+            let mut open: Vec<(&str, redb::Table<'_, &'static str, &'static [u8]>)> = Vec::new();
+            for c in changes {
+                let name = match c {
+                    Change::Put { table, .. } | Change::Delete { table, .. } => *table,
+                };
+                let i = match open.iter().position(|(n, _)| *n == name) {
+                    Some(i) => i,
+                    None => {
+                        open.push((name, tx.open_table(def(name)).map_err(dbe)?));
+                        open.len() - 1
+                    }
+                };
+                let t = &mut open[i].1;
+                match c {
+                    Change::Put { key, value, .. } => {
+                        t.insert(key.as_str(), value.as_slice()).map_err(dbe)?;
+                    }
+                    Change::Delete { key, .. } => {
+                        t.remove(key.as_str()).map_err(dbe)?;
+                    }
                 }
             }
         }

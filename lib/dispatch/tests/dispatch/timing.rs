@@ -159,6 +159,9 @@ fn group_keys_and_views() {
     // Resolved alerts are not listed.
     d.receive(5 * S, vec![alert("A", "job=j", Some(0), Some(5 * S))]);
     assert!(d.alerts(6 * S).is_empty());
+    let c = d.counts(6 * S);
+    assert_eq!((c.active, c.suppressed, c.groups), (0, 0, 0));
+    assert_eq!(c.groups, d.alert_groups(6 * S).len());
 }
 
 #[test]
