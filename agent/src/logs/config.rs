@@ -11,6 +11,8 @@ use serde_saphyr::Spanned;
 use watchfire_redact::{RawRedactionConfig, RedactionConfig};
 
 use crate::logs::format::Format;
+use crate::logs::sink::elasticsearch::{ElasticsearchConfig, RawElasticsearchSink};
+use crate::logs::sink::loki::{LokiConfig, RawLokiSink};
 use crate::logs::tail::{ReadFrom, TailConfig};
 
 /// A `logs:` error: message and position.
@@ -68,6 +70,10 @@ pub struct RawLogs {
 pub struct RawSinks {
     /// Append JSON lines to a file.
     pub file: Option<RawFileSink>,
+    /// Elasticsearch / OpenSearch `_bulk`.
+    pub elasticsearch: Option<RawElasticsearchSink>,
+    /// Loki push API.
+    pub loki: Option<RawLokiSink>,
 }
 
 /// `logs.sinks.file:`.
@@ -82,6 +88,8 @@ pub struct RawFileSink {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkConfig {
     File { path: PathBuf },
+    Elasticsearch(ElasticsearchConfig),
+    Loki(LokiConfig),
 }
 
 /// The validated `logs:` section.
@@ -238,11 +246,17 @@ impl RawLogs {
         if let Some(f) = self.sinks.file {
             sinks.push(SinkConfig::File { path: f.path });
         }
+        if let Some(e) = &self.sinks.elasticsearch {
+            sinks.push(SinkConfig::Elasticsearch(e.validate()?));
+        }
+        if let Some(l) = &self.sinks.loki {
+            sinks.push(SinkConfig::Loki(l.validate()?));
+        }
         if sinks.is_empty() {
             return Err(LogsConfigError {
                 line: 1,
                 col: 1,
-                msg: "logs.sinks: at least one sink is required (file)".into(),
+                msg: "logs.sinks: at least one sink is required (file, elasticsearch, loki)".into(),
             });
         }
         Ok(LogsConfig {

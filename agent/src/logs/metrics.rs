@@ -11,7 +11,9 @@
 //! - `watchfire_agent_log_files_watched`, `…_log_rotations_total{kind}`,
 //!   `…_log_lines_in_flight` (read, not yet acknowledged by every sink),
 //!   `…_log_reading_paused` (1 while a full queue holds the tailer back),
-//!   `…_log_sink_errors_total{sink}`, `…_log_checkpoint_commits_total`.
+//!   `…_log_sink_errors_total{sink}` (failed attempts, retried),
+//!   `…_log_sink_dropped_total{sink,reason}` (records a destination
+//!   refused: dropped, never retried), `…_log_checkpoint_commits_total`.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -37,6 +39,7 @@ pub struct LogMetrics {
     pub in_flight: IntGauge,
     pub paused: IntGauge,
     pub sink_errors: IntCounterVec,
+    pub sink_dropped: IntCounterVec,
     pub checkpoint_commits: IntCounter,
     services: Mutex<HashSet<String>>,
 }
@@ -114,6 +117,11 @@ impl LogMetrics {
                 "Failed sink writes (retried), by sink.",
                 &["sink"],
             ),
+            sink_dropped: counter_vec(
+                "watchfire_agent_log_sink_dropped_total",
+                "Log records a sink's destination refused (dropped, not retried), by sink and reason.",
+                &["sink", "reason"],
+            ),
             checkpoint_commits: counter(
                 "watchfire_agent_log_checkpoint_commits_total",
                 "Checkpoint transactions committed.",
@@ -125,7 +133,7 @@ impl LogMetrics {
     /// Registers every metric (errors, e.g. a second pipeline on the same
     /// registry, are logged and ignored).
     pub fn register(&self, registry: &Registry) {
-        let all: [Box<dyn prometheus::core::Collector>; 13] = [
+        let all: [Box<dyn prometheus::core::Collector>; 14] = [
             Box::new(self.lines_read.clone()),
             Box::new(self.bytes_read.clone()),
             Box::new(self.lines_truncated.clone()),
@@ -138,6 +146,7 @@ impl LogMetrics {
             Box::new(self.in_flight.clone()),
             Box::new(self.paused.clone()),
             Box::new(self.sink_errors.clone()),
+            Box::new(self.sink_dropped.clone()),
             Box::new(self.checkpoint_commits.clone()),
         ];
         for c in all {

@@ -14,7 +14,7 @@
 //! - [`tail`]: discovery, fingerprints, rotation, fair reading.
 //! - [`format`]: CRI, Docker, JSON lines, plain text, Kubernetes paths.
 //! - [`checkpoint`]: the ack ledger and the redb offsets.
-//! - [`sink`]: the [`sink::Sink`] trait and the file sink.
+//! - [`sink`]: the [`sink::Sink`] trait; file, Elasticsearch and Loki sinks.
 //! - [`process`]: one record to one redacted JSON line.
 //! - [`metrics`], [`config`].
 //!
@@ -60,6 +60,11 @@ pub enum LogsError {
     Checkpoint(#[from] CheckpointError),
     #[error("redaction rules: {0}")]
     Redaction(#[from] watchfire_redact::BuildError),
+    #[error("log sink {sink}: {error}")]
+    Sink {
+        sink: &'static str,
+        error: sink::SinkError,
+    },
 }
 
 /// What shutdown managed.
@@ -130,15 +135,30 @@ pub struct LogPipeline {
 impl LogPipeline {
     /// Starts the pipeline with the sinks of `cfg`.
     pub fn start(cfg: LogsConfig, metrics: Arc<LogMetrics>) -> Result<LogPipeline, LogsError> {
-        let sinks: Vec<Box<dyn Sink>> = cfg
+        let sinks = cfg
             .sinks
             .iter()
-            .map(|s| match s {
-                SinkConfig::File { path } => {
-                    Box::new(sink::file::FileSink::new(path.clone())) as Box<dyn Sink>
-                }
+            .map(|s| -> Result<Box<dyn Sink>, LogsError> {
+                Ok(match s {
+                    SinkConfig::File { path } => Box::new(sink::file::FileSink::new(path.clone())),
+                    SinkConfig::Elasticsearch(c) => Box::new(
+                        sink::elasticsearch::ElasticsearchSink::new(c.clone(), metrics.clone())
+                            .map_err(|error| LogsError::Sink {
+                                sink: "elasticsearch",
+                                error,
+                            })?,
+                    ),
+                    SinkConfig::Loki(c) => Box::new(
+                        sink::loki::LokiSink::new(c.clone(), metrics.clone()).map_err(|error| {
+                            LogsError::Sink {
+                                sink: "loki",
+                                error,
+                            }
+                        })?,
+                    ),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         Self::start_with_sinks(cfg, sinks, metrics)
     }
 
@@ -321,14 +341,15 @@ async fn tail_loop(
             Ok(p) => p,
             Err(mpsc::error::TrySendError::Closed(())) => return,
             Err(mpsc::error::TrySendError::Full(())) => {
-                let _ = paused.send(true);
+                // The gauge first: a watcher woken by `paused` sees it set.
                 shared.metrics.paused.set(1);
+                let _ = paused.send(true);
                 let p = tokio::select! {
                     p = tx.reserve() => p,
                     _ = stop.changed() => return,
                 };
-                let _ = paused.send(false);
                 shared.metrics.paused.set(0);
+                let _ = paused.send(false);
                 match p {
                     Ok(p) => p,
                     Err(_) => return,

@@ -3,8 +3,14 @@
 //! redb checkpoints and test sinks. Pipeline tests wait for sink output
 //! through channels with a bounded `timeout` (the tailer polls files every
 //! 5 ms on the blocking pool; file-system changes have no event to await).
+//! The HTTP sinks (`elasticsearch`, `loki`) run against scripted local
+//! axum servers ([`sink_server`]) with millisecond backoffs.
 
 mod config;
+mod elasticsearch;
 mod format;
+mod loki;
 mod pipeline;
+mod sink_config;
+mod sink_server;
 mod tail;

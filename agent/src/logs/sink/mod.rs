@@ -6,11 +6,18 @@
 //! losing records.
 //!
 //! - [`file`]: appends JSON lines to a file.
+//! - [`elasticsearch`]: Elasticsearch/OpenSearch `_bulk` (per-item results).
+//! - [`loki`]: Loki push API.
+//! - [`http`]: what the HTTP sinks share (client, retries, drops).
 //!
-//! Kafka, Elasticsearch/OpenSearch and Loki sinks implement the same
-//! [`Sink`] trait (not written yet).
+//! The HTTP sinks retry inside `send` (only what is not yet durable) and
+//! resolve once every record is durable or deliberately dropped (refused
+//! by the destination: counted, logged, optionally dead-lettered).
 
+pub mod elasticsearch;
 pub mod file;
+pub mod http;
+pub mod loki;
 
 use std::future::Future;
 use std::pin::Pin;
