@@ -36,10 +36,10 @@ use crate::harness::{free_port, get_text, http, run, watchfire, Proc, Router};
 /// reason each is allowed. Keep this list short: a name leaves it as soon
 /// as its pipeline lands (the test prints the ones that have).
 const PROPOSED: &[(&str, &str)] = &[
-    ("log_messages_total", "log-derived counts by service and level, SPEC §3.2; the log pipeline is not written yet"),
-    ("watchfire_agent_logs_dropped_total", "log lines given up by the agent, by reason; the log pipeline is not written yet"),
-    ("watchfire_redactions_total", "redactions per rule, named in docs/redaction.md; lib/redact counts them but nothing exports them yet"),
-    ("watchfire_redaction_drops_total", "records dropped by fail-closed redaction, named in docs/redaction.md; not exported yet"),
+    ("log_messages_total", "log-derived counts by service and level (agent/src/logs/metrics.rs); a series appears only once the log pipeline has read a line, which this test does not configure"),
+    ("watchfire_agent_log_lines_dropped_total", "log lines given up by the agent, by reason; emitted by the log pipeline (agent/src/logs/metrics.rs) only once a line is dropped, which this test does not provoke"),
+    ("watchfire_redactions_total", "redactions per rule (agent/src/logs/metrics.rs); a series appears only after a redaction, which this test does not provoke"),
+    ("watchfire_redaction_drops_total", "records dropped by fail-closed redaction (agent/src/logs/metrics.rs); appears only after such a drop"),
     ("traces_span_metrics_calls_total", "the agent's span metrics, SPEC §3.3; the trace pipeline is not written yet"),
 ];
 

@@ -125,13 +125,15 @@ impl Collection {
     /// with `__name__` set and empty-valued labels dropped.
     pub fn to_points(&self, t_ms: i64) -> Vec<Point> {
         self.samples()
-            .map(|s| Point {
-                labels: watchfire_promql::Labels::new(
-                    std::iter::once((watchfire_promql::labels::METRIC_NAME, s.name.as_str()))
-                        .chain(s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
-                ),
-                t: t_ms,
-                v: s.value,
+            .map(|s| {
+                Point::new(
+                    watchfire_promql::Labels::new(
+                        std::iter::once((watchfire_promql::labels::METRIC_NAME, s.name.as_str()))
+                            .chain(s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+                    ),
+                    t_ms,
+                    s.value,
+                )
             })
             .collect()
     }

@@ -216,7 +216,7 @@ pub struct TargetScraper {
     /// Scratch buffer for cache keys.
     key: String,
     /// The synthetic series' labels, in [`REPORT_SERIES`] order.
-    report_labels: Vec<Labels>,
+    report_labels: Vec<HashedLabels>,
     reported: bool,
 }
 
@@ -234,7 +234,7 @@ impl TargetScraper {
             .iter()
             .map(|name| {
                 let base = Labels::new([("__name__", *name)]);
-                apply_target_labels(&base, &series_labels, false)
+                HashedLabels::new(apply_target_labels(&base, &series_labels, false))
             })
             .collect();
         TargetScraper {
@@ -284,11 +284,7 @@ impl TargetScraper {
             Ok((good, current, post)) => {
                 let added = current.iter().filter(|l| !self.prev.contains(*l)).count();
                 for gone in self.prev.iter().filter(|l| !current.contains(*l)) {
-                    points.push(Point {
-                        labels: gone.labels.clone(),
-                        t,
-                        v: stale_nan(),
-                    });
+                    points.push(gone.point(t, stale_nan()));
                 }
                 points.extend(good);
                 self.prev = current;
@@ -302,11 +298,7 @@ impl TargetScraper {
             }
             Err(f) => {
                 for gone in self.prev.drain() {
-                    points.push(Point {
-                        labels: gone.labels,
-                        t,
-                        v: stale_nan(),
-                    });
+                    points.push(gone.point(t, stale_nan()));
                 }
                 ScrapeReport {
                     up: false,
@@ -324,12 +316,8 @@ impl TargetScraper {
             report.samples_post_relabel as f64,
             report.series_added as f64,
         ];
-        for (labels, v) in self.report_labels.iter().zip(values) {
-            points.push(Point {
-                labels: labels.clone(),
-                t,
-                v,
-            });
+        for (series, v) in self.report_labels.iter().zip(values) {
+            points.push(series.point(t, v));
         }
         self.reported = true;
         (points, report)
@@ -439,11 +427,7 @@ impl TargetScraper {
                     t
                 }
             };
-            points.push(Point {
-                labels: series.labels.clone(),
-                t: ts,
-                v: s.value,
-            });
+            points.push(series.point(ts, s.value));
         }
         let post = points.len();
         if self.opts.sample_limit > 0 && post > self.opts.sample_limit {
@@ -466,22 +450,10 @@ impl TargetScraper {
     /// Staleness markers for everything this target wrote: its series and
     /// its synthetic series. Used when the target goes away.
     pub fn stale_all(&mut self, t: i64) -> Vec<Point> {
-        let mut out: Vec<Point> = self
-            .prev
-            .drain()
-            .map(|l| Point {
-                labels: l.labels,
-                t,
-                v: stale_nan(),
-            })
-            .collect();
+        let mut out: Vec<Point> = self.prev.drain().map(|l| l.point(t, stale_nan())).collect();
         if self.reported {
-            for labels in &self.report_labels {
-                out.push(Point {
-                    labels: labels.clone(),
-                    t,
-                    v: stale_nan(),
-                });
+            for series in &self.report_labels {
+                out.push(series.point(t, stale_nan()));
             }
         }
         out

@@ -5,26 +5,43 @@
 //! labels, putting the target labels on, metric relabelling, hashing) is
 //! done once per series and reused: [`SeriesCache`] maps the raw series
 //! text (see [`super::exposition::series_key`]) to a [`SeriesEntry`].
-//! Entries not seen in a scrape are evicted after it. Pure, no I/O.
+//! Entries not seen in a scrape are evicted after it. Each stored series
+//! also keeps its remote_write encoding ([`SeriesBytes`]), which every
+//! point of it carries to the shipper. Pure, no I/O.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use watchfire_promql::Labels;
 
-/// A label set with its hash computed once. Hashing writes only that
-/// hash; equality compares the hash first, then the labels.
+use crate::pipeline::{Point, SeriesBytes};
+
+/// A label set with its hash and its remote_write encoding computed
+/// once. Hashing writes only that hash; equality compares the hash
+/// first, then the labels.
 #[derive(Debug, Clone)]
 pub struct HashedLabels {
     pub hash: u64,
     pub labels: Labels,
+    pub enc: SeriesBytes,
 }
 
 impl HashedLabels {
     pub fn new(labels: Labels) -> HashedLabels {
         HashedLabels {
             hash: FxBuildHasher.hash_one(&labels),
+            enc: SeriesBytes::new(&labels),
             labels,
+        }
+    }
+
+    /// A point of this series (sharing its labels and encoding).
+    pub fn point(&self, t: i64, v: f64) -> Point {
+        Point {
+            labels: self.labels.clone(),
+            t,
+            v,
+            enc: Some(self.enc.clone()),
         }
     }
 }

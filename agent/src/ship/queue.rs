@@ -36,13 +36,12 @@ use rustc_hash::FxBuildHasher;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use watchfire_promql::Labels;
 
 use super::buffer::{Buffer, Record};
 use super::config::QueueConfig;
 use super::metrics::{reason, ShipMetrics};
 use super::send::{classify, Backoff, Client, Verdict};
-use crate::pipeline::Point;
+use crate::pipeline::{Point, SeriesBytes};
 
 const TICK: Duration = Duration::from_secs(1);
 const RESHARD_EVERY: u32 = 10;
@@ -63,11 +62,18 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn shard_of(labels: &Labels, n: usize) -> usize {
+/// The shard of a point's series: a hash of its remote_write label
+/// bytes (pre-encoded ones when it carries them, else encoded here, so
+/// one series always lands on one shard either way).
+fn shard_of(p: &Point, n: usize) -> usize {
     if n <= 1 {
         return 0;
     }
-    (FxBuildHasher.hash_one(labels) % n as u64) as usize
+    let h = match &p.enc {
+        Some(e) => FxBuildHasher.hash_one(e.as_bytes()),
+        None => FxBuildHasher.hash_one(SeriesBytes::new(&p.labels).as_bytes()),
+    };
+    (h % n as u64) as usize
 }
 
 /// Everything the dispatcher needs.
@@ -123,9 +129,10 @@ impl Dispatcher {
             let parts: Vec<Vec<Point>> = if n <= 1 {
                 vec![rec.points]
             } else {
-                let mut parts: Vec<Vec<Point>> = (0..n).map(|_| Vec::new()).collect();
+                let mut parts: Vec<Vec<Point>> =
+                    (0..n).map(|_| Vec::with_capacity(total / n + 16)).collect();
                 for p in rec.points {
-                    parts[shard_of(&p.labels, n)].push(p);
+                    parts[shard_of(&p, n)].push(p);
                 }
                 parts
             };

@@ -8,16 +8,27 @@
 //! straight from the label sets, without building protobuf messages
 //! (which copied every label string). Records without the bit (written
 //! by older versions) hold `snappy(WriteRequest)` and are still read.
+//!
+//! Current records also set [`ENCODED`]: per point the label set is
+//! stored in its remote_write form (varint length + the
+//! `TimeSeries.labels` bytes, see [`SeriesBytes`]), so a point that
+//! carries its pre-encoded labels is written with one copy, and reading
+//! it back gives the same bytes again. Records with only [`COMPACT`] use
+//! the name/value list above and are still read.
 
 use watchfire_promql::{Label, Labels};
 use watchfire_remotewrite::proto;
 
-use crate::pipeline::Point;
+use crate::pipeline::{labels_len, put_labels, Point, SeriesBytes};
 
 /// Length of the fixed header.
 pub const HEADER: usize = 12;
 /// Flag bit in the sample-count field: compact payload.
 pub const COMPACT: u32 = 1 << 31;
+/// Flag bit (with [`COMPACT`]): labels stored in remote_write form.
+pub const ENCODED: u32 = 1 << 30;
+/// The bits of the sample-count field that are flags.
+const FLAGS: u32 = COMPACT | ENCODED;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -34,6 +45,43 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 /// Encodes one batch as a record value.
 pub fn encode_record(points: &[Point], append_ms: i64) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(points.len() * 128);
+    for p in points {
+        match &p.enc {
+            Some(e) => {
+                put_varint(&mut raw, e.as_bytes().len() as u64);
+                raw.extend_from_slice(e.as_bytes());
+            }
+            None => {
+                put_varint(&mut raw, labels_len(&p.labels) as u64);
+                put_labels(&mut raw, &p.labels);
+            }
+        }
+        raw.extend_from_slice(&p.t.to_le_bytes());
+        raw.extend_from_slice(&p.v.to_bits().to_le_bytes());
+    }
+    seal(&raw, points.len(), append_ms, COMPACT | ENCODED)
+}
+
+/// Header + snappy(`raw`).
+fn seal(raw: &[u8], count: usize, append_ms: i64, flags: u32) -> Vec<u8> {
+    let count = u32::try_from(count).unwrap_or(u32::MAX) & !FLAGS;
+    let mut out = Vec::with_capacity(HEADER + snap::raw::max_compress_len(raw.len()));
+    out.extend_from_slice(&append_ms.to_le_bytes());
+    out.extend_from_slice(&(count | flags).to_le_bytes());
+    out.resize(HEADER + snap::raw::max_compress_len(raw.len()), 0);
+    match snap::raw::Encoder::new().compress(raw, &mut out[HEADER..]) {
+        Ok(n) => out.truncate(HEADER + n),
+        // Cannot happen with a buffer of max_compress_len; store nothing
+        // rather than garbage (the reader then counts it as corrupt).
+        Err(_) => out.truncate(HEADER),
+    }
+    out
+}
+
+/// The previous compact format (name/value lists, no [`ENCODED`]); kept
+/// to test that such records are still read.
+pub fn encode_record_names(points: &[Point], append_ms: i64) -> Vec<u8> {
     let mut raw = Vec::with_capacity(points.len() * 64);
     for p in points {
         put_varint(&mut raw, p.labels.len() as u64);
@@ -44,33 +92,25 @@ pub fn encode_record(points: &[Point], append_ms: i64) -> Vec<u8> {
         raw.extend_from_slice(&p.t.to_le_bytes());
         raw.extend_from_slice(&p.v.to_bits().to_le_bytes());
     }
-    let count = u32::try_from(points.len()).unwrap_or(u32::MAX >> 1) & !COMPACT;
-    let mut out = Vec::with_capacity(HEADER + snap::raw::max_compress_len(raw.len()));
-    out.extend_from_slice(&append_ms.to_le_bytes());
-    out.extend_from_slice(&(count | COMPACT).to_le_bytes());
-    out.resize(HEADER + snap::raw::max_compress_len(raw.len()), 0);
-    match snap::raw::Encoder::new().compress(&raw, &mut out[HEADER..]) {
-        Ok(n) => out.truncate(HEADER + n),
-        // Cannot happen with a buffer of max_compress_len; store nothing
-        // rather than garbage (the reader then counts it as corrupt).
-        Err(_) => out.truncate(HEADER),
-    }
-    out
+    seal(&raw, points.len(), append_ms, COMPACT)
 }
 
 /// The header: append time (ms) and sample count.
 pub fn header(v: &[u8]) -> Option<(i64, u64)> {
     let t = i64::from_le_bytes(v.get(0..8)?.try_into().ok()?);
     let n = u32::from_le_bytes(v.get(8..12)?.try_into().ok()?);
-    Some((t, u64::from(n & !COMPACT)))
+    Some((t, u64::from(n & !FLAGS)))
 }
 
 /// Decodes a record value; `None` when corrupt.
 pub fn decode_record(v: &[u8]) -> Option<Vec<Point>> {
     let flags = u32::from_le_bytes(v.get(8..12)?.try_into().ok()?);
     let payload = v.get(HEADER..)?;
-    if flags & COMPACT != 0 {
-        decode_compact(payload, u64::from(flags & !COMPACT))
+    let count = u64::from(flags & !FLAGS);
+    if flags & (COMPACT | ENCODED) == COMPACT | ENCODED {
+        decode_encoded(payload, count)
+    } else if flags & COMPACT != 0 {
+        decode_compact(payload, count)
     } else {
         decode_proto(payload)
     }
@@ -106,9 +146,67 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.bytes(n)?).ok().map(str::to_string)
     }
 
+    /// A field with the given (length-delimited) tag: its length.
+    fn tagged_len(&mut self, tag: u8) -> Option<usize> {
+        (*self.b.get(self.pos)? == tag).then_some(())?;
+        self.pos += 1;
+        usize::try_from(self.varint()?).ok()
+    }
+
+    fn tagged_str(&mut self, tag: u8) -> Option<String> {
+        let n = self.tagged_len(tag)?;
+        std::str::from_utf8(self.bytes(n)?).ok().map(str::to_string)
+    }
+
     fn u64_le(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
+}
+
+/// Parses `TimeSeries.labels` bytes as written by [`put_labels`].
+fn labels_from_encoded(b: &[u8]) -> Option<Labels> {
+    let mut r = Reader { b, pos: 0 };
+    let mut v = Vec::new();
+    while r.pos < b.len() {
+        let n = r.tagged_len(0x0a)?;
+        let end = r.pos.checked_add(n)?;
+        let name = r.tagged_str(0x0a)?;
+        let value = r.tagged_str(0x12)?;
+        if r.pos != end {
+            return None;
+        }
+        v.push(Label { name, value });
+    }
+    if !v.windows(2).all(|w| w[0].name < w[1].name) {
+        return None;
+    }
+    Some(Labels::from_sorted(v))
+}
+
+fn decode_encoded(payload: &[u8], count: u64) -> Option<Vec<Point>> {
+    let raw = snap::raw::Decoder::new().decompress_vec(payload).ok()?;
+    let mut r = Reader { b: &raw, pos: 0 };
+    let mut out = Vec::with_capacity(usize::try_from(count).ok()?.min(1 << 20));
+    let mut prev: Option<(SeriesBytes, Labels)> = None;
+    while r.pos < raw.len() {
+        let n = usize::try_from(r.varint()?).ok()?;
+        let enc = r.bytes(n)?;
+        // Consecutive points of one series share their label set.
+        let (enc, labels) = match prev.take() {
+            Some((e, l)) if e.as_bytes() == enc => (e, l),
+            _ => (SeriesBytes::from_encoded(enc), labels_from_encoded(enc)?),
+        };
+        let t = r.u64_le()? as i64;
+        let v = f64::from_bits(r.u64_le()?);
+        out.push(Point {
+            labels: labels.clone(),
+            t,
+            v,
+            enc: Some(enc.clone()),
+        });
+        prev = Some((enc, labels));
+    }
+    (out.len() as u64 == count).then_some(out)
 }
 
 fn decode_compact(payload: &[u8], count: u64) -> Option<Vec<Point>> {
@@ -134,11 +232,7 @@ fn decode_compact(payload: &[u8], count: u64) -> Option<Vec<Point>> {
         };
         let t = r.u64_le()? as i64;
         let val = f64::from_bits(r.u64_le()?);
-        out.push(Point {
-            labels: labels.clone(),
-            t,
-            v: val,
-        });
+        out.push(Point::new(labels.clone(), t, val));
         prev = Some(labels);
     }
     (out.len() as u64 == count).then_some(out)
@@ -150,11 +244,7 @@ fn decode_proto(payload: &[u8]) -> Option<Vec<Point>> {
     for ts in req.timeseries {
         let labels = labels_from_proto(ts.labels)?;
         for s in ts.samples {
-            out.push(Point {
-                labels: labels.clone(),
-                t: s.timestamp,
-                v: s.value,
-            });
+            out.push(Point::new(labels.clone(), s.timestamp, s.value));
         }
     }
     Some(out)
@@ -206,7 +296,7 @@ pub fn encode_record_legacy(points: &[Point], append_ms: i64) -> Vec<u8> {
     let body = watchfire_remotewrite::encode(&req);
     let mut out = Vec::with_capacity(HEADER + body.len());
     out.extend_from_slice(&append_ms.to_le_bytes());
-    out.extend_from_slice(&(points.len() as u32 & !COMPACT).to_le_bytes());
+    out.extend_from_slice(&(points.len() as u32 & !FLAGS).to_le_bytes());
     out.extend_from_slice(&body);
     out
 }

@@ -10,59 +10,24 @@
 //! `WriteRequest` with one sample per series would decode to (zero
 //! values are written explicitly, which decoders accept).
 
-use watchfire_promql::Labels;
-
-use crate::pipeline::Point;
-
-fn varint_len(v: u64) -> usize {
-    // 1 byte per 7 bits, at least one.
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Length of a length-delimited field of `len` bytes, tag included.
-fn field_len(len: usize) -> usize {
-    1 + varint_len(len as u64) + len
-}
-
-fn label_len(name: &str, value: &str) -> usize {
-    field_len(name.len()) + field_len(value.len())
-}
+use crate::pipeline::{field_len, labels_len, put_labels, put_varint, varint_len, Point};
 
 fn sample_len(t: i64) -> usize {
     9 + 1 + varint_len(t as u64)
 }
 
-fn series_len(labels: &Labels, t: i64) -> usize {
-    let l: usize = labels
-        .iter()
-        .map(|l| field_len(label_len(&l.name, &l.value)))
-        .sum();
-    l + field_len(sample_len(t))
-}
-
-fn put_bytes(out: &mut Vec<u8>, tag: u8, b: &[u8]) {
-    out.push(tag);
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-/// Appends one point as a `TimeSeries` field of a `WriteRequest`.
+/// Appends one point as a `TimeSeries` field of a `WriteRequest`; the
+/// labels are copied from the point's pre-encoded form when it has one.
 pub fn put_point(out: &mut Vec<u8>, p: &Point) {
+    let labels = p
+        .enc
+        .as_ref()
+        .map_or_else(|| labels_len(&p.labels), |e| e.as_bytes().len());
     out.push(0x0a); // WriteRequest.timeseries, length-delimited
-    put_varint(out, series_len(&p.labels, p.t) as u64);
-    for l in p.labels.iter() {
-        out.push(0x0a); // TimeSeries.labels
-        put_varint(out, label_len(&l.name, &l.value) as u64);
-        put_bytes(out, 0x0a, l.name.as_bytes());
-        put_bytes(out, 0x12, l.value.as_bytes());
+    put_varint(out, (labels + field_len(sample_len(p.t))) as u64);
+    match &p.enc {
+        Some(e) => out.extend_from_slice(e.as_bytes()),
+        None => put_labels(out, &p.labels),
     }
     out.push(0x12); // TimeSeries.samples
     put_varint(out, sample_len(p.t) as u64);
@@ -74,7 +39,8 @@ pub fn put_point(out: &mut Vec<u8>, p: &Point) {
 
 /// The uncompressed `WriteRequest` for `points`, one series per point.
 pub fn encode<'a>(points: impl IntoIterator<Item = &'a Point>) -> Vec<u8> {
-    let mut out = Vec::new();
+    let points = points.into_iter();
+    let mut out = Vec::with_capacity(points.size_hint().0 * 128);
     for p in points {
         put_point(&mut out, p);
     }
@@ -84,6 +50,7 @@ pub fn encode<'a>(points: impl IntoIterator<Item = &'a Point>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use watchfire_promql::Labels;
     use watchfire_remotewrite::proto::{Label, Sample, TimeSeries, WriteRequest};
 
     fn check(points: Vec<Point>) {
@@ -126,10 +93,14 @@ mod tests {
     }
 
     fn point(pairs: &[(&str, &str)], t: i64, v: f64) -> Point {
+        Point::new(Labels::new(pairs.iter().copied()), t, v)
+    }
+
+    /// The same point with its labels pre-encoded.
+    fn encoded(p: Point) -> Point {
         Point {
-            labels: Labels::new(pairs.iter().copied()),
-            t,
-            v,
+            enc: Some(crate::pipeline::SeriesBytes::new(&p.labels)),
+            ..p
         }
     }
 
@@ -148,6 +119,19 @@ mod tests {
                 watchfire_promql::storage::stale_nan(),
             ),
         ]);
+    }
+
+    #[test]
+    fn pre_encoded_labels_give_the_same_bytes() {
+        let points = vec![
+            point(&[("__name__", "a"), ("job", "j")], 1_700_000_000_000, 3.5),
+            point(&[("__name__", "b"), ("le", "+Inf")], -5, -2.5),
+        ];
+        let mixed = vec![encoded(points[0].clone()), points[1].clone()];
+        let all: Vec<Point> = points.iter().cloned().map(encoded).collect();
+        assert_eq!(encode(&mixed), encode(&points));
+        assert_eq!(encode(&all), encode(&points));
+        check(all);
     }
 
     #[test]

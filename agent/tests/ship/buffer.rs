@@ -229,25 +229,36 @@ fn append_throughput_with_durability() {
 }
 
 mod record {
-    use watchfire_agent::pipeline::Point;
+    use watchfire_agent::pipeline::{Point, SeriesBytes};
     use watchfire_agent::ship::record::{
-        decode_record, encode_record, encode_record_legacy, header,
+        decode_record, encode_record, encode_record_legacy, encode_record_names, header,
     };
     use watchfire_promql::Labels;
 
     fn pt(pairs: &[(&str, &str)], t: i64, v: f64) -> Point {
-        Point {
-            labels: Labels::new(pairs.iter().copied()),
-            t,
-            v,
-        }
+        Point::new(Labels::new(pairs.iter().copied()), t, v)
     }
 
-    /// Both formats decode to exactly the points encoded, and the header
-    /// gives the append time and count.
+    /// Every format (points with and without pre-encoded labels) decodes
+    /// to exactly the points encoded, and the header gives the append
+    /// time and count. Current records give back the labels' encoding.
     fn check(points: Vec<Point>) {
+        let pre: Vec<Point> = points
+            .iter()
+            .map(|p| Point {
+                enc: Some(SeriesBytes::new(&p.labels)),
+                ..p.clone()
+            })
+            .collect();
+        let current = encode_record(&points, 42);
+        assert_eq!(encode_record(&pre, 42), current, "pre-encoded labels");
+        let back = decode_record(&current).expect("current: corrupt");
+        for (a, b) in back.iter().zip(&pre) {
+            assert_eq!(a.enc, b.enc, "encoding read back");
+        }
         for (name, enc) in [
-            ("compact", encode_record(&points, 42)),
+            ("current", current),
+            ("names", encode_record_names(&points, 42)),
             ("legacy", encode_record_legacy(&points, 42)),
         ] {
             assert_eq!(header(&enc), Some((42, points.len() as u64)), "{name}");
@@ -280,12 +291,14 @@ mod record {
 
     #[test]
     fn damaged_compact_records_are_corrupt() {
-        let enc = encode_record(&[pt(&[("__name__", "a"), ("b", "c")], 1, 2.0)], 0);
-        for cut in [3, 12, enc.len() - 1] {
-            assert!(decode_record(&enc[..cut]).is_none(), "cut at {cut}");
+        let points = [pt(&[("__name__", "a"), ("b", "c")], 1, 2.0)];
+        for enc in [encode_record(&points, 0), encode_record_names(&points, 0)] {
+            for cut in [3, 12, enc.len() - 1] {
+                assert!(decode_record(&enc[..cut]).is_none(), "cut at {cut}");
+            }
+            let mut wrong_count = enc.clone();
+            wrong_count[8] = 2;
+            assert!(decode_record(&wrong_count).is_none());
         }
-        let mut wrong_count = enc.clone();
-        wrong_count[8] = 2;
-        assert!(decode_record(&wrong_count).is_none());
     }
 }

@@ -30,17 +30,24 @@ pub fn config(url: reqwest::Url, dir: &TempDir) -> RemoteWriteConfig {
     c
 }
 
-/// `n` series `test_metric{series="s<i>"}` at time `t`, value `t + i`.
+/// `n` series `test_metric{series="s<i>"}` at time `t`, value `t + i`;
+/// the even ones carry pre-encoded labels (as scraped points do), the
+/// odd ones not (as the host collector's).
 pub fn scrape(n: usize, t: i64) -> Vec<Point> {
     (0..n)
-        .map(|i| Point {
-            labels: Labels::new([
+        .map(|i| {
+            let labels = Labels::new([
                 ("__name__", "test_metric".to_string()),
                 ("job", "ship".to_string()),
                 ("series", format!("s{i}")),
-            ]),
-            t,
-            v: (t + i as i64) as f64,
+            ]);
+            let enc = (i % 2 == 0).then(|| watchfire_agent::pipeline::SeriesBytes::new(&labels));
+            Point {
+                labels,
+                t,
+                v: (t + i as i64) as f64,
+                enc,
+            }
         })
         .collect()
 }
