@@ -53,7 +53,7 @@ pub fn parse(
 }
 
 /// Parses a whole body into the parser's borrowed samples (no label set
-/// built yet; see [`sample_labels`] and [`series_key`]).
+/// built yet; see [`sample_labels`] and [`SeriesKey`]).
 pub fn parse_raw<'a>(
     body: &'a [u8],
     content_type: Option<&str>,
@@ -95,17 +95,102 @@ pub fn sample_labels(s: &Sample<'_>) -> Result<Labels, ParseFailure> {
     ))
 }
 
-/// Writes into `key` a text that determines [`sample_labels`] of `s`
-/// completely: the metric name, the raw label text and whether `le` /
-/// `quantile` values get normalised (that depends on the family type).
-pub fn series_key(s: &Sample<'_>, key: &mut String) {
-    key.clear();
-    key.push(match s.metric_type {
-        MetricType::Histogram | MetricType::GaugeHistogram => 'h',
-        MetricType::Summary => 's',
-        _ => 'o',
-    });
-    key.push_str(&s.name);
-    key.push('{');
-    key.push_str(s.labels.raw());
+/// The parts of a sample line that determine [`sample_labels`] of it
+/// completely: whether `le` / `quantile` values get normalised (that
+/// depends on the family type), the metric name and the raw label text.
+/// Borrowed from the body, so looking a series up costs no copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesKey<'a> {
+    kind: u8,
+    name: &'a str,
+    raw: &'a str,
+}
+
+impl<'a> SeriesKey<'a> {
+    pub fn of(s: &'a Sample<'_>) -> SeriesKey<'a> {
+        SeriesKey {
+            kind: match s.metric_type {
+                MetricType::Histogram | MetricType::GaugeHistogram => b'h',
+                MetricType::Summary => b's',
+                _ => b'o',
+            },
+            name: &s.name,
+            raw: s.labels.raw(),
+        }
+    }
+
+    /// A hash of the parts (no string built).
+    pub fn hash_with<H: std::hash::Hasher>(&self, mut h: H) -> u64 {
+        h.write_u8(self.kind);
+        h.write_usize(self.name.len());
+        h.write(self.name.as_bytes());
+        h.write(self.raw.as_bytes());
+        h.finish()
+    }
+
+    /// The key as one owned text: kind, name, `{`, raw labels.
+    pub fn to_boxed(&self) -> Box<str> {
+        let mut k = String::with_capacity(2 + self.name.len() + self.raw.len());
+        k.push(char::from(self.kind));
+        k.push_str(self.name);
+        k.push('{');
+        k.push_str(self.raw);
+        k.into_boxed_str()
+    }
+
+    /// Whether `stored` (from [`SeriesKey::to_boxed`]) is this key.
+    pub fn matches(&self, stored: &str) -> bool {
+        let b = stored.as_bytes();
+        let n = self.name.len();
+        b.len() == 2 + n + self.raw.len()
+            && b[0] == self.kind
+            && &b[1..1 + n] == self.name.as_bytes()
+            && b[1 + n] == b'{'
+            && &b[2 + n..] == self.raw.as_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    /// `body` has two samples; `same` says whether their keys are equal.
+    fn check(body: &str, same: bool) {
+        let samples = parse_raw(body.as_bytes(), None, 0).unwrap();
+        let k: Vec<_> = samples
+            .iter()
+            .map(|s| {
+                let k = SeriesKey::of(s);
+                (k, k.to_boxed())
+            })
+            .collect();
+        assert_eq!(k.len(), 2, "{body}");
+        let hash = |key: &SeriesKey<'_>| key.hash_with(rustc_hash::FxBuildHasher.build_hasher());
+        assert!(k[0].0.matches(&k[0].1) && k[1].0.matches(&k[1].1), "{body}");
+        assert_eq!(k[0].0.matches(&k[1].1), same, "{body}");
+        assert_eq!(k[1].0.matches(&k[0].1), same, "{body}");
+        if same {
+            assert_eq!(hash(&k[0].0), hash(&k[1].0), "{body}");
+        }
+    }
+
+    #[test]
+    fn series_keys() {
+        let cases = [
+            ("a{x=\"1\"} 1\na{x=\"1\"} 2\n", true),
+            ("a{x=\"1\"} 1\na{x=\"2\"} 2\n", false),
+            ("a{x=\"1\"} 1\nb{x=\"1\"} 2\n", false),
+            ("ab{x=\"1\"} 1\na{bx=\"1\"} 2\n", false),
+            ("a 1\na{} 2\n", true),
+            (
+                "# TYPE h histogram\nh_bucket{le=\"1\"} 1\n# TYPE h_bucket gauge\nh_bucket{le=\"1\"} 2\n",
+                false,
+            ),
+        ];
+        for (body, same) in cases {
+            check(body, same);
+        }
+    }
 }

@@ -213,8 +213,6 @@ pub struct TargetScraper {
     prev: FxHashSet<HashedLabels>,
     /// Raw series text → final series, across scrapes.
     cache: SeriesCache,
-    /// Scratch buffer for cache keys.
-    key: String,
     /// The synthetic series' labels, in [`REPORT_SERIES`] order.
     report_labels: Vec<HashedLabels>,
     reported: bool,
@@ -243,7 +241,6 @@ impl TargetScraper {
             opts,
             prev: FxHashSet::default(),
             cache: SeriesCache::default(),
-            key: String::new(),
             report_labels,
             reported: false,
         }
@@ -331,9 +328,9 @@ impl TargetScraper {
     ) -> Result<Vec<Resolved>, Failure> {
         let mut out = Vec::with_capacity(samples.len());
         for s in samples {
-            exposition::series_key(s, &mut self.key);
             let (series_labels, opts) = (&self.series_labels, &self.opts);
-            let entry = self.cache.get_or_try_insert(&self.key, || {
+            let key = exposition::SeriesKey::of(s);
+            let entry = self.cache.get_or_try_insert(key, || {
                 let raw = exposition::sample_labels(s)
                     .map_err(|e| failure(FailReason::Parse, e.to_string()))?;
                 let labels = apply_target_labels(&raw, series_labels, opts.honor_labels);

@@ -4,15 +4,20 @@
 //! turning a sample line into its final label set (building the raw
 //! labels, putting the target labels on, metric relabelling, hashing) is
 //! done once per series and reused: [`SeriesCache`] maps the raw series
-//! text (see [`super::exposition::series_key`]) to a [`SeriesEntry`].
+//! text (see [`SeriesKey`]) to a [`SeriesEntry`]. A lookup hashes the
+//! key's parts straight from the scraped body and compares them with the
+//! stored key; the owned key is built only for a new series.
 //! Entries not seen in a scrape are evicted after it. Each stored series
 //! also keeps its remote_write encoding ([`SeriesBytes`]), which every
 //! point of it carries to the shipper. Pure, no I/O.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHasher};
 use watchfire_promql::Labels;
+
+use super::exposition::SeriesKey;
 
 use crate::pipeline::{Point, SeriesBytes};
 
@@ -93,10 +98,18 @@ impl SeriesEntry {
     }
 }
 
+/// One cached series: its key's hash, the key, the entry.
+#[derive(Debug)]
+struct Slot {
+    hash: u64,
+    key: Box<str>,
+    entry: SeriesEntry,
+}
+
 /// Raw series text → [`SeriesEntry`], kept across scrapes.
 #[derive(Debug, Default)]
 pub struct SeriesCache {
-    map: FxHashMap<Box<str>, SeriesEntry>,
+    table: HashTable<Slot>,
     generation: u64,
 }
 
@@ -111,31 +124,43 @@ impl SeriesCache {
     /// and nothing is cached). Marks it seen in this scrape.
     pub fn get_or_try_insert<E>(
         &mut self,
-        key: &str,
+        key: SeriesKey<'_>,
         make: impl FnOnce() -> Result<SeriesEntry, E>,
     ) -> Result<SeriesEntry, E> {
         let generation = self.generation;
-        if let Some(e) = self.map.get_mut(key) {
-            e.seen = generation;
-            return Ok(e.clone());
+        let hash = key.hash_with(FxHasher::default());
+        if let Some(slot) = self
+            .table
+            .find_mut(hash, |s| s.hash == hash && key.matches(&s.key))
+        {
+            slot.entry.seen = generation;
+            return Ok(slot.entry.clone());
         }
-        let mut e = make()?;
-        e.seen = generation;
-        self.map.insert(key.into(), e.clone());
-        Ok(e)
+        let mut entry = make()?;
+        entry.seen = generation;
+        self.table.insert_unique(
+            hash,
+            Slot {
+                hash,
+                key: key.to_boxed(),
+                entry: entry.clone(),
+            },
+            |s| s.hash,
+        );
+        Ok(entry)
     }
 
     /// Ends a scrape: drops the entries it did not see.
     pub fn evict_unseen(&mut self) {
         let generation = self.generation;
-        self.map.retain(|_, e| e.seen == generation);
+        self.table.retain(|s| s.entry.seen == generation);
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 }
