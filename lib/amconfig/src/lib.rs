@@ -114,22 +114,11 @@ fn parse(text: &str, name: &str, base: &Path) -> Result<Config, ConfigError> {
 
 /// Turns a serde-saphyr error into a positioned [`ConfigError`].
 fn yaml_error(name: &str, e: &serde_saphyr::Error) -> ConfigError {
-    let (line, col) = e
-        .location()
-        .map(|l| (l.line() as usize, l.column() as usize))
-        .unwrap_or((1, 1));
-    let full = e.to_string();
-    let first = full.lines().next().unwrap_or("invalid YAML");
-    let msg = first
-        .trim_start_matches("error: ")
-        .split_once(": ")
-        .filter(|(pre, _)| pre.starts_with("line "))
-        .map(|(_, rest)| rest.to_string())
-        .unwrap_or_else(|| first.to_string());
+    let at = watchfire_yamlpos::locate(e);
     ConfigError::Invalid {
         path: name.to_string(),
-        line: line.max(1),
-        col: col.max(1),
-        msg,
+        line: at.line.max(1),
+        col: at.col.max(1),
+        msg: at.msg,
     }
 }

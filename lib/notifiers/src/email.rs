@@ -104,14 +104,7 @@ pub fn build_email(
         return Ok(None);
     }
     let data = TemplateData::new(n, &alerts);
-    let tmpl = |t: &str| {
-        templates
-            .render(t, &data)
-            .map_err(|e| NotifyError::Template {
-                integration: INTEGRATION,
-                message: e.to_string(),
-            })
-    };
+    let tmpl = |t: &str| templates.render_for(INTEGRATION, t, &data);
     let from: Mailbox = tmpl(&s.from)?
         .parse()
         .map_err(|e| invalid(format!("parse 'from' address: {e}")))?;

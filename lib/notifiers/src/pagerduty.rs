@@ -215,14 +215,7 @@ pub fn build_event(
         return Ok(None);
     }
     let data = TemplateData::new(n, &alerts);
-    let tmpl = |t: &str| {
-        templates
-            .render(t, &data)
-            .map_err(|e| NotifyError::Template {
-                integration: INTEGRATION,
-                message: e.to_string(),
-            })
-    };
+    let tmpl = |t: &str| templates.render_for(INTEGRATION, t, &data);
     let event_action = match (&n.kind, data.status) {
         (NotifyKind::Acknowledged { .. }, _) => "acknowledge",
         (_, "resolved") => "resolve",

@@ -112,14 +112,7 @@ pub fn build_message(
         return Ok(None);
     }
     let data = TemplateData::new(n, &alerts);
-    let tmpl = |t: &str| {
-        templates
-            .render(t, &data)
-            .map_err(|e| NotifyError::Template {
-                integration: INTEGRATION,
-                message: e.to_string(),
-            })
-    };
+    let tmpl = |t: &str| templates.render_for(INTEGRATION, t, &data);
     let title = tmpl(&s.title)?;
     let acked_by = match &n.kind {
         NotifyKind::Acknowledged { by } => Some(by.as_str()),

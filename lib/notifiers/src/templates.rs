@@ -21,6 +21,7 @@ use regex::Regex;
 use watchfire_template::{ExecContext, Template, TemplateError};
 
 use crate::data::TemplateData;
+use crate::NotifyError;
 
 /// `(name, body)` of each default definition.
 pub const DEFAULT_DEFINITIONS: &[(&str, &str)] = &[
@@ -184,6 +185,20 @@ impl Templates {
             // The defaults are fixed text covered by tests.
             Err(e) => unreachable!("default templates do not parse: {e}"),
         }
+    }
+
+    /// [`Templates::render`] for one integration: a failure becomes that
+    /// integration's [`NotifyError::Template`].
+    pub fn render_for(
+        &self,
+        integration: &'static str,
+        text: &str,
+        data: &TemplateData,
+    ) -> Result<String, NotifyError> {
+        self.render(text, data).map_err(|e| NotifyError::Template {
+            integration,
+            message: e.to_string(),
+        })
     }
 
     /// Renders a template string (e.g. `{{ template "slack.default.title" . }}`)

@@ -19,12 +19,6 @@ pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00.000Z";
 pub enum WireError {
     #[error("invalid time {field} {value:?}: want RFC 3339")]
     Time { field: &'static str, value: String },
-    #[error("matcher {index}: {source}")]
-    Matcher {
-        index: usize,
-        #[source]
-        source: MatcherError,
-    },
 }
 
 /// `postableAlert`.
@@ -177,14 +171,18 @@ impl MatcherJson {
         }
     }
 
-    pub fn to_matcher(&self) -> Result<Matcher, MatcherError> {
-        let op = match (self.is_regex, self.is_equal) {
+    /// The operator `isRegex` and `isEqual` spell.
+    pub fn op(&self) -> MatchType {
+        match (self.is_regex, self.is_equal) {
             (false, true) => MatchType::Equal,
             (false, false) => MatchType::NotEqual,
             (true, true) => MatchType::Regexp,
             (true, false) => MatchType::NotRegexp,
-        };
-        Matcher::new(op, self.name.clone(), self.value.clone())
+        }
+    }
+
+    pub fn to_matcher(&self) -> Result<Matcher, MatcherError> {
+        Matcher::new(self.op(), self.name.clone(), self.value.clone())
     }
 }
 
@@ -207,30 +205,6 @@ pub struct PostableSilence {
     pub created_by: String,
     /// Why.
     pub comment: String,
-}
-
-impl PostableSilence {
-    /// The model silence (id empty when new; `updated_at` 0).
-    pub fn into_silence(self) -> Result<Silence, WireError> {
-        let matchers = self
-            .matchers
-            .iter()
-            .enumerate()
-            .map(|(index, m)| {
-                m.to_matcher()
-                    .map_err(|source| WireError::Matcher { index, source })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Silence {
-            id: self.id.unwrap_or_default(),
-            matchers,
-            starts_at: parse_time("startsAt", Some(&self.starts_at))?,
-            ends_at: parse_time("endsAt", Some(&self.ends_at))?,
-            updated_at: 0,
-            created_by: self.created_by,
-            comment: self.comment,
-        })
-    }
 }
 
 /// `silenceStatus`.

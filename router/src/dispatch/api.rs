@@ -382,13 +382,7 @@ async fn post_silence(
             .iter()
             .map(|m| MatcherRecord {
                 name: m.name.clone(),
-                op: match (m.is_regex, m.is_equal) {
-                    (false, true) => "=",
-                    (false, false) => "!=",
-                    (true, true) => "=~",
-                    (true, false) => "!~",
-                }
-                .to_string(),
+                op: m.op().as_str().to_string(),
                 value: m.value.clone(),
             })
             .collect(),
@@ -536,7 +530,6 @@ pub fn page_data(st: &ApiState, flash: Option<String>) -> ui::Page {
             .collect();
         ui::Page {
             groups,
-            now,
             token_required: st.token.is_some(),
             flash,
         }

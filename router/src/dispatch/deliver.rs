@@ -225,11 +225,7 @@ fn build(am: &AmConfig) -> Result<Built, String> {
 
 impl Notifiers {
     /// Builds every receiver; registers the notifier metrics.
-    pub fn build(
-        am: &AmConfig,
-        registry: &prometheus::Registry,
-        _external_url: &str,
-    ) -> Result<Notifiers, String> {
+    pub fn build(am: &AmConfig, registry: &prometheus::Registry) -> Result<Notifiers, String> {
         let metrics = NotifierMetrics::new(registry).map_err(|e| format!("metrics: {e}"))?;
         let delivery = Arc::new(Delivery::new(RetryPolicy::default(), metrics));
         let built = build(am)?;
@@ -244,7 +240,7 @@ impl Notifiers {
     }
 
     /// Rebuilds from a new config (reload); on error nothing changes.
-    pub fn rebuild(&self, am: &AmConfig, _external_url: &str) -> Result<(), String> {
+    pub fn rebuild(&self, am: &AmConfig) -> Result<(), String> {
         let built = build(am)?;
         for name in built.by_receiver.keys() {
             self.delivery.set_rate_limit(name, DEFAULT_RATE);

@@ -113,10 +113,8 @@ pub fn start(
     let now = clock();
     let n_records = records.len();
     let core = Dispatcher::restore(dispatch_config(&am, &cfg.external_url), records, now)?;
-    let notifiers = Arc::new(
-        Notifiers::build(&am, registry, &cfg.external_url)
-            .map_err(DispatchStartError::Notifiers)?,
-    );
+    let notifiers =
+        Arc::new(Notifiers::build(&am, registry).map_err(DispatchStartError::Notifiers)?);
     notifiers.restore_slack(&slack_refs);
     let persister = Persister::start(store, metrics.commit_observer());
     let service = DispatchService::new(
@@ -189,7 +187,7 @@ impl Reloader {
     async fn try_reload(&self) -> Result<(), DispatchStartError> {
         let (am, text) = load_am(self.path.as_deref())?;
         self.notifiers
-            .rebuild(&am, &self.external_url)
+            .rebuild(&am)
             .map_err(DispatchStartError::Notifiers)?;
         self.service
             .reconfigure(

@@ -24,8 +24,7 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use watchfire_dispatch::{
-    Changes, DispatchConfig, DispatchError, Dispatcher, Outgoing, PostableAlert, ReceiveReport,
-    SilenceSpec,
+    DispatchConfig, DispatchError, Dispatcher, Outgoing, PostableAlert, ReceiveReport, SilenceSpec,
 };
 
 use super::persister::{CommitResult, Persister};
@@ -172,11 +171,6 @@ impl DispatchService {
     pub fn read<T>(&self, f: impl FnOnce(&Dispatcher, i64) -> T) -> T {
         let now = self.now();
         f(&self.inner.core.lock(), now)
-    }
-
-    /// Persists router-side rows outside any core change.
-    pub async fn persist_extra(&self, extra: Vec<Change>) -> Result<(), ServiceError> {
-        wait(self.inner.persister.queue(Changes::default(), extra)).await
     }
 
     /// The timer loop; returns when `shutdown` completes.
