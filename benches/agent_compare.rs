@@ -27,7 +27,7 @@
 #[path = "common/proc.rs"]
 mod proc_util;
 
-use proc_util::{free_port, Proc};
+use proc_util::{check_agent_config, clk_tck, cpu_ticks, free_port, status_kb, Proc};
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -190,37 +190,6 @@ async fn write_b(State(c): State<Arc<Counts>>, body: Bytes) -> StatusCode {
     }
 }
 
-fn clk_tck() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .unwrap_or(100.0)
-}
-
-/// utime + stime of a process, in ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime, stime are 14, 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-    // `rest` starts at field 3 (state), so field k is index k - 3.
-    get(14 - 3) + get(15 - 3)
-}
-
-/// A `/proc/<pid>/status` field in kB (e.g. VmHWM).
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|r| r.trim_start_matches(':').split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn self_cpu_ticks() -> u64 {
     cpu_ticks(std::process::id())
 }
@@ -352,16 +321,7 @@ async fn main() {
             dir.path().join("buf.redb").display().to_string()
         ),
     );
-    let check = Command::new(env!("CARGO_BIN_EXE_watchfire"))
-        .args(["check-config", "--role", "agent"])
-        .arg(&ours_cfg)
-        .output()
-        .expect("run check-config");
-    assert!(
-        check.status.success(),
-        "agent config rejected: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    check_agent_config(&ours_cfg);
 
     // Prometheus in agent mode.
     let prom_port = free_port();

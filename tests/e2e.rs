@@ -47,6 +47,8 @@ mod dispatch_crash;
 mod dispatch_diff;
 #[path = "e2e/harness.rs"]
 mod harness;
+#[path = "e2e/logs_chaos.rs"]
+mod logs_chaos;
 #[path = "e2e/prometheus_interop.rs"]
 mod prometheus_interop;
 #[path = "e2e/promtool_compare.rs"]

@@ -18,6 +18,7 @@ use crate::scrape::config::{
     self as scrape_config, RawScrapeConfig, RawScrapeGlobal, ScrapeConfig,
 };
 use crate::ship::config::{RawRemoteWrite, RemoteWriteConfig};
+use crate::traces::config::{RawTraces, TracesConfig};
 
 /// A configuration error.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,9 @@ pub struct RawAgentConfig {
     pub remote_write: Option<Spanned<RawRemoteWrite>>,
     /// Log tailing, redaction and sinks. Off when absent.
     pub logs: Option<Spanned<RawLogs>>,
+    /// OTLP trace receivers, redaction, sampling, forwarding and span
+    /// metrics. Off when absent.
+    pub traces: Option<Spanned<RawTraces>>,
 }
 
 /// `server:` section.
@@ -98,6 +102,9 @@ pub struct AgentConfig {
     pub remote_write: RemoteWriteConfig,
     /// `None` when there is no `logs:` section.
     pub logs: Option<LogsConfig>,
+    /// `None` when there is no `traces:` section. Its redaction is always
+    /// resolved (own section, else `logs.redaction`, else defaults).
+    pub traces: Option<TracesConfig>,
 }
 
 impl AgentConfig {
@@ -228,7 +235,35 @@ impl RawAgentConfig {
                 })?)
             }
         };
+        let traces = match self.traces {
+            None => None,
+            Some(t) => {
+                let (sl, sc) = (t.referenced.line(), t.referenced.column());
+                let mut tc = t.value.validate(name).map_err(|e| {
+                    let (line, col) = if e.line <= 1 && e.col <= 1 {
+                        (sl, sc)
+                    } else {
+                        (e.line, e.col)
+                    };
+                    ConfigError::Invalid {
+                        path: name.to_string(),
+                        line,
+                        col,
+                        msg: e.msg,
+                    }
+                })?;
+                if tc.redaction.is_none() {
+                    tc.redaction = Some(
+                        logs.as_ref()
+                            .map(|l| l.redaction.clone())
+                            .unwrap_or_default(),
+                    );
+                }
+                Some(tc)
+            }
+        };
         Ok(AgentConfig {
+            traces,
             logs,
             listen_address,
             scrape,

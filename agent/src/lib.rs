@@ -10,7 +10,8 @@
 //! - [`logs`]: log tailing, redaction and sinks, at least once end to
 //!   end.
 //!
-//! Traces arrive with their own issue.
+//! - [`traces`]: OTLP receivers (gRPC and HTTP), redaction, sampling,
+//!   forwarding and span metrics.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -21,3 +22,4 @@ pub mod run;
 pub mod scrape;
 pub mod server;
 pub mod ship;
+pub mod traces;

@@ -81,35 +81,134 @@ impl SeriesBytes {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// The label set these bytes encode.
+    pub fn labels(&self) -> Labels {
+        // Built only by `new` or from bytes `decode_labels` accepted, so
+        // decoding cannot fail; an empty set is the impossible fallback.
+        decode_labels(&self.0).unwrap_or_default()
+    }
+}
+
+/// Reads one varint at `*pos`.
+fn get_varint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// One length-delimited field with tag `tag` at `*pos`: its bytes.
+fn get_field<'a>(b: &'a [u8], pos: &mut usize, tag: u8) -> Option<&'a [u8]> {
+    if *b.get(*pos)? != tag {
+        return None;
+    }
+    *pos += 1;
+    let n = usize::try_from(get_varint(b, pos)?).ok()?;
+    let end = pos.checked_add(n)?;
+    let out = b.get(*pos..end)?;
+    *pos = end;
+    Some(out)
+}
+
+/// Parses `TimeSeries.labels` bytes as [`put_labels`] writes them
+/// (UTF-8, names strictly ascending); `None` when they are not that.
+pub(crate) fn decode_labels(b: &[u8]) -> Option<Labels> {
+    let mut pos = 0;
+    let mut v: Vec<watchfire_promql::Label> = Vec::new();
+    while pos < b.len() {
+        let label = get_field(b, &mut pos, 0x0a)?;
+        let mut lp = 0;
+        let name = std::str::from_utf8(get_field(label, &mut lp, 0x0a)?).ok()?;
+        let value = std::str::from_utf8(get_field(label, &mut lp, 0x12)?).ok()?;
+        if lp != label.len() || v.last().is_some_and(|l| l.name.as_str() >= name) {
+            return None;
+        }
+        v.push(watchfire_promql::Label {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+    Some(Labels::from_sorted(v))
+}
+
+/// The label set of a [`Point`]: as labels (producers without a series
+/// cache, such as the host collector) or pre-encoded (the scrapers, and
+/// anything read back from the disk buffer).
+#[derive(Debug, Clone)]
+pub enum Series {
+    Labels(Labels),
+    Encoded(SeriesBytes),
 }
 
 /// One sample bound for shipping. `t` is milliseconds since the epoch;
 /// `v` may be a staleness marker (`watchfire_promql::storage::stale_nan`).
-/// `enc`, when present, is `labels` pre-encoded (see [`SeriesBytes`]);
-/// equality ignores it since it follows from `labels`.
+/// Equality compares the label sets, whichever form they are in.
 #[derive(Debug, Clone)]
 pub struct Point {
-    pub labels: Labels,
+    pub series: Series,
     pub t: i64,
     pub v: f64,
-    pub enc: Option<SeriesBytes>,
 }
 
 impl Point {
-    /// A point without pre-encoded labels.
+    /// A point with its labels as a label set.
     pub fn new(labels: Labels, t: i64, v: f64) -> Point {
         Point {
-            labels,
+            series: Series::Labels(labels),
             t,
             v,
-            enc: None,
+        }
+    }
+
+    /// A point with pre-encoded labels.
+    pub fn encoded(enc: SeriesBytes, t: i64, v: f64) -> Point {
+        Point {
+            series: Series::Encoded(enc),
+            t,
+            v,
+        }
+    }
+
+    /// The label set (decoded when the point carries only its encoding).
+    pub fn labels(&self) -> Labels {
+        match &self.series {
+            Series::Labels(l) => l.clone(),
+            Series::Encoded(e) => e.labels(),
+        }
+    }
+
+    /// Length of the labels in remote_write form.
+    pub(crate) fn labels_len(&self) -> usize {
+        match &self.series {
+            Series::Labels(l) => labels_len(l),
+            Series::Encoded(e) => e.as_bytes().len(),
+        }
+    }
+
+    /// Appends the labels in remote_write form.
+    pub(crate) fn put_labels(&self, out: &mut Vec<u8>) {
+        match &self.series {
+            Series::Labels(l) => put_labels(out, l),
+            Series::Encoded(e) => out.extend_from_slice(e.as_bytes()),
         }
     }
 }
 
 impl PartialEq for Point {
     fn eq(&self, other: &Self) -> bool {
-        self.labels == other.labels && self.t == other.t && self.v == other.v
+        let same = match (&self.series, &other.series) {
+            (Series::Encoded(a), Series::Encoded(b)) => a == b,
+            (Series::Labels(a), Series::Labels(b)) => a == b,
+            _ => self.labels() == other.labels(),
+        };
+        same && self.t == other.t && self.v == other.v
     }
 }
 
@@ -138,6 +237,7 @@ mod tests {
         let labels = Labels::new(pairs.iter().copied());
         let enc = SeriesBytes::new(&labels);
         assert_eq!(enc.as_bytes().len(), labels_len(&labels));
+        assert_eq!(enc.labels(), labels);
         // Decodes as the labels of a TimeSeries.
         let mut ts = vec![0x0a];
         put_varint(&mut ts, enc.as_bytes().len() as u64);
@@ -169,11 +269,28 @@ mod tests {
     fn equality_ignores_encoding() {
         let labels = Labels::new([("__name__", "up")]);
         let a = Point::new(labels.clone(), 1, 2.0);
-        let b = Point {
-            enc: Some(SeriesBytes::new(&labels)),
-            ..a.clone()
-        };
+        let b = Point::encoded(SeriesBytes::new(&labels), 1, 2.0);
         assert_eq!(a, b);
-        assert_ne!(a, Point::new(labels, 2, 2.0));
+        assert_eq!(b.labels(), labels);
+        assert_ne!(a, Point::new(labels.clone(), 2, 2.0));
+        assert_ne!(b, Point::encoded(SeriesBytes::new(&labels), 2, 2.0));
+    }
+
+    #[test]
+    fn decode_labels_rejects_what_put_labels_cannot_write() {
+        let ok = SeriesBytes::new(&Labels::new([("a", "1"), ("b", "2")]));
+        assert!(decode_labels(ok.as_bytes()).is_some());
+        // Out of order, truncated, wrong tag, bad UTF-8.
+        let ba = [
+            SeriesBytes::new(&Labels::new([("b", "2")])),
+            SeriesBytes::new(&Labels::new([("a", "1")])),
+        ]
+        .iter()
+        .flat_map(|e| e.as_bytes().to_vec())
+        .collect::<Vec<u8>>();
+        assert!(decode_labels(&ba).is_none());
+        assert!(decode_labels(&ok.as_bytes()[..ok.as_bytes().len() - 1]).is_none());
+        assert!(decode_labels(&[0x12, 0]).is_none());
+        assert!(decode_labels(&[0x0a, 6, 0x0a, 1, 0xff, 0x12, 1, b'x']).is_none());
     }
 }

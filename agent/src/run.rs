@@ -1,7 +1,9 @@
 //! Runs the agent: the HTTP server, the scrape manager, the
-//! remote_write sender and, with a `logs:` section, the log pipeline,
-//! wired together. On shutdown the log pipeline stops reading, drains its
-//! queues into the sinks and checkpoints what they acknowledged.
+//! remote_write sender, with a `logs:` section the log pipeline and with
+//! a `traces:` section the trace pipeline, wired together. On shutdown
+//! the trace receivers stop and the queued spans are forwarded; the log
+//! pipeline stops reading, drains its queues into the sinks and
+//! checkpoints what they acknowledged.
 //!
 //! The host collector's families and the agent's own metrics are both
 //! served on the agent's `/metrics`; a built-in scrape job
@@ -53,6 +55,8 @@ pub enum RunError {
     SelfJob(#[from] scrape_config::ConfigError),
     #[error("logs: {0}")]
     Logs(#[from] crate::logs::LogsError),
+    #[error("traces: {0}")]
+    Traces(#[from] crate::traces::TracesError),
     #[error("serving HTTP: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -131,12 +135,20 @@ pub async fn run(
         }
         None => None,
     };
+    let traces = match &cfg.traces {
+        Some(t) => Some(crate::traces::TracePipeline::start(t.clone(), &registry).await?),
+        None => None,
+    };
     ready.store(true, Ordering::Release);
     tracing::info!(address = %bound, jobs = cfg.scrape.len() + 1, "agent running");
 
     shutdown.await;
     ready.store(false, Ordering::Release);
     scrapes.stop().await;
+    if let Some(t) = traces {
+        let report = t.shutdown(DRAIN_DEADLINE).await;
+        tracing::info!(?report, "trace pipeline drained");
+    }
     if let Some(p) = logs {
         let report = p.shutdown(DRAIN_DEADLINE).await;
         tracing::info!(?report, "log pipeline drained and checkpointed");

@@ -4,3 +4,4 @@ mod host;
 mod logs;
 mod scrape;
 mod ship;
+mod traces;

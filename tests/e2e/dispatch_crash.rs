@@ -670,6 +670,7 @@ fn escalations_survive_kill_9() {
         verdicts.iter().flat_map(|v| f(v).iter().cloned()).collect()
     };
     let duplicates = all(|v| &v.duplicates);
+    let in_flight = all(|v| &v.in_flight_repeats);
     let lost_pages = all(|v| &v.lost_pages);
     let unexpected = all(|v| &v.unexpected_pages);
     let lost_resolves = all(|v| &v.lost_resolves);
@@ -719,6 +720,10 @@ fn escalations_survive_kill_9() {
             .to_string(),
     );
     row("duplicate pages", duplicates.len().to_string());
+    row(
+        "  resent: in flight at a kill (info)",
+        in_flight.len().to_string(),
+    );
     row("lost pages", lost_pages.len().to_string());
     row("unexpected pages", unexpected.len().to_string());
     row("lost resolves", lost_resolves.len().to_string());
@@ -745,6 +750,7 @@ fn escalations_survive_kill_9() {
     row("stray requests at the fakes", stray.len().to_string());
     for (what, list) in [
         ("DUPLICATE", &duplicates),
+        ("IN FLIGHT AT A KILL (info)", &in_flight),
         ("LOST PAGE", &lost_pages),
         ("UNEXPECTED", &unexpected),
         ("LOST RESOLVE", &lost_resolves),

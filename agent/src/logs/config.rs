@@ -12,6 +12,7 @@ use watchfire_redact::{RawRedactionConfig, RedactionConfig};
 
 use crate::logs::format::Format;
 use crate::logs::sink::elasticsearch::{ElasticsearchConfig, RawElasticsearchSink};
+use crate::logs::sink::kafka::{KafkaConfig, RawKafkaSink};
 use crate::logs::sink::loki::{LokiConfig, RawLokiSink};
 use crate::logs::tail::{ReadFrom, TailConfig};
 
@@ -74,6 +75,8 @@ pub struct RawSinks {
     pub elasticsearch: Option<RawElasticsearchSink>,
     /// Loki push API.
     pub loki: Option<RawLokiSink>,
+    /// Kafka (one message per record, keyed by namespace/pod).
+    pub kafka: Option<RawKafkaSink>,
 }
 
 /// `logs.sinks.file:`.
@@ -85,11 +88,12 @@ pub struct RawFileSink {
 }
 
 /// A configured sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {
     File { path: PathBuf },
     Elasticsearch(ElasticsearchConfig),
     Loki(LokiConfig),
+    Kafka(KafkaConfig),
 }
 
 /// The validated `logs:` section.
@@ -252,11 +256,15 @@ impl RawLogs {
         if let Some(l) = &self.sinks.loki {
             sinks.push(SinkConfig::Loki(l.validate()?));
         }
+        if let Some(k) = &self.sinks.kafka {
+            sinks.push(SinkConfig::Kafka(k.validate()?));
+        }
         if sinks.is_empty() {
             return Err(LogsConfigError {
                 line: 1,
                 col: 1,
-                msg: "logs.sinks: at least one sink is required (file, elasticsearch, loki)".into(),
+                msg: "logs.sinks: at least one sink is required (file, elasticsearch, loki, kafka)"
+                    .into(),
             });
         }
         Ok(LogsConfig {

@@ -13,7 +13,9 @@
 //!   `…_log_reading_paused` (1 while a full queue holds the tailer back),
 //!   `…_log_sink_errors_total{sink}` (failed attempts, retried),
 //!   `…_log_sink_dropped_total{sink,reason}` (records a destination
-//!   refused: dropped, never retried), `…_log_checkpoint_commits_total`.
+//!   refused: dropped, never retried), `…_log_sink_sent_total{sink}`
+//!   (records delivered with a per-record confirmation: the Kafka sink),
+//!   `…_log_checkpoint_commits_total`.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -40,6 +42,7 @@ pub struct LogMetrics {
     pub paused: IntGauge,
     pub sink_errors: IntCounterVec,
     pub sink_dropped: IntCounterVec,
+    pub sink_sent: IntCounterVec,
     pub checkpoint_commits: IntCounter,
     services: Mutex<HashSet<String>>,
 }
@@ -122,6 +125,11 @@ impl LogMetrics {
                 "Log records a sink's destination refused (dropped, not retried), by sink and reason.",
                 &["sink", "reason"],
             ),
+            sink_sent: counter_vec(
+                "watchfire_agent_log_sink_sent_total",
+                "Log records a sink delivered to its destination, by sink.",
+                &["sink"],
+            ),
             checkpoint_commits: counter(
                 "watchfire_agent_log_checkpoint_commits_total",
                 "Checkpoint transactions committed.",
@@ -133,7 +141,7 @@ impl LogMetrics {
     /// Registers every metric (errors, e.g. a second pipeline on the same
     /// registry, are logged and ignored).
     pub fn register(&self, registry: &Registry) {
-        let all: [Box<dyn prometheus::core::Collector>; 14] = [
+        let all: [Box<dyn prometheus::core::Collector>; 15] = [
             Box::new(self.lines_read.clone()),
             Box::new(self.bytes_read.clone()),
             Box::new(self.lines_truncated.clone()),
@@ -147,6 +155,7 @@ impl LogMetrics {
             Box::new(self.paused.clone()),
             Box::new(self.sink_errors.clone()),
             Box::new(self.sink_dropped.clone()),
+            Box::new(self.sink_sent.clone()),
             Box::new(self.checkpoint_commits.clone()),
         ];
         for c in all {
@@ -191,6 +200,22 @@ impl LogMetrics {
             }
         };
         self.messages.with_label_values(&[level, label]).inc();
+    }
+
+    /// Creates the series of every fixed label value at 0 (drop reasons,
+    /// redaction rules, drop reasons of the redactor), so that alerts on
+    /// `rate()` / `increase()` see the first drop and dashboards show 0
+    /// rather than no data. `stats` names the redactor's rules.
+    pub(crate) fn init_series(&self, stats: &watchfire_redact::Stats) {
+        for reason in ["parse", "redaction"] {
+            self.lines_dropped.with_label_values(&[reason]);
+        }
+        for (rule, _) in stats.counts() {
+            self.redactions.with_label_values(&[rule]);
+        }
+        for (reason, _) in stats.drops() {
+            self.redaction_drops.with_label_values(&[reason]);
+        }
     }
 
     /// Adds a redactor's counters since the last call.

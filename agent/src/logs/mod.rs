@@ -14,7 +14,7 @@
 //! - [`tail`]: discovery, fingerprints, rotation, fair reading.
 //! - [`format`]: CRI, Docker, JSON lines, plain text, Kubernetes paths.
 //! - [`checkpoint`]: the ack ledger and the redb offsets.
-//! - [`sink`]: the [`sink::Sink`] trait; file, Elasticsearch and Loki sinks.
+//! - [`sink`]: the [`sink::Sink`] trait; file, Elasticsearch, Loki and Kafka sinks.
 //! - [`process`]: one record to one redacted JSON line.
 //! - [`metrics`], [`config`].
 //!
@@ -148,6 +148,14 @@ impl LogPipeline {
                                 error,
                             })?,
                     ),
+                    SinkConfig::Kafka(c) => Box::new(
+                        sink::kafka::KafkaSink::new(c.clone(), metrics.clone()).map_err(
+                            |error| LogsError::Sink {
+                                sink: "kafka",
+                                error,
+                            },
+                        )?,
+                    ),
                     SinkConfig::Loki(c) => Box::new(
                         sink::loki::LokiSink::new(c.clone(), metrics.clone()).map_err(|error| {
                             LogsError::Sink {
@@ -170,6 +178,7 @@ impl LogPipeline {
         metrics: Arc<LogMetrics>,
     ) -> Result<LogPipeline, LogsError> {
         let redactor = Redactor::new(&cfg.redaction)?;
+        metrics.init_series(&redactor.stats());
         let store = Arc::new(CheckpointStore::open(&cfg.checkpoint_path)?);
         let checkpoints = store.load()?;
         let shared = Arc::new(Shared {

@@ -3,7 +3,7 @@
 //! ```json
 //! {"timestamp":"…","file":"/var/log/pods/…/0.log","stream":"stdout",
 //!  "kubernetes":{"namespace":"…","pod":"…","uid":"…","container":"…"},
-//!  "message":"text" | {…}, "truncated":true}
+//!  "level":"info","message":"text" | {…},"truncated":true}
 //! ```
 //!
 //! The message (text, or the JSON object of a JSON record) is what the
@@ -12,8 +12,16 @@
 //! `watchfire_agent_log_lines_dropped_total{reason="redaction"}`. The other
 //! fields come from the runtime and the file path. The record's level and
 //! service are counted in `log_messages_total`.
+//!
+//! This is the per-line hot path, so it works on text: the redactor says
+//! whether the record was JSON (no second parse to find out), a JSON
+//! message is embedded as the redactor wrote it (valid JSON, the
+//! application's key order and number spelling kept), the level and
+//! service are read by one borrowing pass over the top-level keys
+//! ([`level::from_json_str`]), and the output line is written directly.
 
-use serde_json::{Map, Value};
+use std::cell::RefCell;
+
 use watchfire_redact::{Redactor, Stats};
 
 use crate::logs::format::level;
@@ -35,7 +43,7 @@ pub fn record(
             return None;
         }
     };
-    let redacted = match redactor.redact_line(&entry.message, stats) {
+    let redacted = match redactor.redact_record(&entry.message, stats) {
         Ok(s) => s,
         Err(e) => {
             tracing::debug!(path = %r.path.display(), error = %e, "log record dropped: cannot redact");
@@ -43,53 +51,142 @@ pub fn record(
             return None;
         }
     };
-    let structured = if entry.json {
-        match serde_json::from_str::<Value>(&redacted) {
-            Ok(Value::Object(o)) => Some(o),
-            // The redactor keeps JSON valid; if it ever did not, the text
-            // below is still redacted.
-            _ => None,
-        }
+    let text: &str = &redacted.text;
+    // A JSON object stays structured. (The redactor keeps JSON valid; if a
+    // record were ever not, it would still go out as redacted text.)
+    let structured = entry.json && redacted.json && text.trim_start().starts_with('{');
+    let (lvl, service) = if structured {
+        level::from_json_str(text)
     } else {
-        None
-    };
-    let (lvl, service) = match &structured {
-        Some(o) => level::from_json(o),
-        None => (level::from_text(&redacted), None),
+        (level::from_text(text), None)
     };
     let service = service.or_else(|| r.k8s.as_ref().map(|k| k.container.clone()));
     metrics.message(lvl, service.as_deref());
 
-    let mut out = Map::new();
-    let ts = entry.time.clone().unwrap_or_else(|| {
+    let path = r.path.to_string_lossy();
+    let mut out = String::with_capacity(text.len() + path.len() + 96);
+    out.push_str("{\"timestamp\":");
+    match &entry.time {
+        Some(t) => push_json_string(&mut out, t),
+        None => NOW.with(|n| push_json_string(&mut out, &n.borrow_mut().get())),
+    }
+    out.push_str(",\"file\":");
+    push_json_string(&mut out, &path);
+    if let Some(s) = &entry.stream {
+        out.push_str(",\"stream\":");
+        push_json_string(&mut out, s);
+    }
+    if let Some(k) = &r.k8s {
+        out.push_str(",\"kubernetes\":{\"namespace\":");
+        push_json_string(&mut out, &k.namespace);
+        out.push_str(",\"pod\":");
+        push_json_string(&mut out, &k.pod);
+        out.push_str(",\"uid\":");
+        push_json_string(&mut out, &k.uid);
+        out.push_str(",\"container\":");
+        push_json_string(&mut out, &k.container);
+        out.push('}');
+    }
+    out.push_str(",\"level\":");
+    push_json_string(&mut out, lvl);
+    out.push_str(",\"message\":");
+    if structured {
+        out.push_str(text.trim());
+    } else {
+        push_json_string(&mut out, text);
+    }
+    if entry.truncated {
+        out.push_str(",\"truncated\":true");
+    }
+    out.push('}');
+    Some(out)
+}
+
+/// The current time as RFC 3339 with milliseconds, formatted at most once
+/// per millisecond (records without a runtime timestamp get the time they
+/// were processed).
+struct Now {
+    ms: i64,
+    text: String,
+}
+
+impl Now {
+    fn get(&mut self) -> String {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        watchfire_promql::civil::format_rfc3339_millis(ms)
-    });
-    out.insert("timestamp".into(), Value::String(ts));
-    out.insert("file".into(), Value::String(r.path.display().to_string()));
-    if let Some(s) = &entry.stream {
-        out.insert("stream".into(), Value::String(s.clone()));
+        if ms != self.ms || self.text.is_empty() {
+            self.ms = ms;
+            self.text = watchfire_promql::civil::format_rfc3339_millis(ms);
+        }
+        self.text.clone()
     }
-    if let Some(k) = &r.k8s {
-        let mut m = Map::new();
-        m.insert("namespace".into(), Value::String(k.namespace.clone()));
-        m.insert("pod".into(), Value::String(k.pod.clone()));
-        m.insert("uid".into(), Value::String(k.uid.clone()));
-        m.insert("container".into(), Value::String(k.container.clone()));
-        out.insert("kubernetes".into(), Value::Object(m));
+}
+
+thread_local! {
+    static NOW: RefCell<Now> = const {
+        RefCell::new(Now {
+            ms: 0,
+            text: String::new(),
+        })
+    };
+}
+
+/// Appends `s` as a JSON string (RFC 8259 escapes; the same output as
+/// `serde_json`).
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc = match c {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(c >> 4)]));
+            out.push(char::from(HEX[usize::from(c & 0xf)]));
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
     }
-    out.insert("level".into(), Value::String(lvl.to_string()));
-    out.insert(
-        "message".into(),
-        match structured {
-            Some(o) => Value::Object(o),
-            None => Value::String(redacted),
-        },
-    );
-    if entry.truncated {
-        out.insert("truncated".into(), Value::Bool(true));
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_json_string;
+
+    fn check(input: &str, expect: &str) {
+        let mut out = String::new();
+        push_json_string(&mut out, input);
+        assert_eq!(out, expect, "input {input:?}");
+        assert_eq!(out, serde_json::to_string(input).unwrap(), "as serde_json");
     }
-    Some(Value::Object(out).to_string())
+
+    #[test]
+    fn json_strings() {
+        for (input, expect) in [
+            ("", r#""""#),
+            ("plain", r#""plain""#),
+            ("a\"b\\c", r#""a\"b\\c""#),
+            ("l1\nl2\r\t", r#""l1\nl2\r\t""#),
+            ("\u{1}\u{8}\u{c}\u{1f}", r#""\u0001\b\f\u001f""#),
+            ("é ✓ \u{7f}", "\"é ✓ \u{7f}\""),
+        ] {
+            check(input, expect);
+        }
+    }
 }

@@ -34,7 +34,7 @@ use super::exposition::{self, ACCEPT_HEADER};
 use super::relabel::{self, RelabelConfig};
 use super::series_cache::{HashedLabels, SeriesCache, SeriesEntry};
 use super::target::{apply_target_labels, Target};
-use crate::pipeline::{Appender, Point};
+use crate::pipeline::{Appender, Point, Series, SeriesBytes};
 
 /// Why a scrape failed. The label values are fixed, so the failure
 /// metric's cardinality is bounded.
@@ -216,6 +216,10 @@ pub struct TargetScraper {
     /// The synthetic series' labels, in [`REPORT_SERIES`] order.
     report_labels: Vec<HashedLabels>,
     reported: bool,
+    /// The last good scrape went through the full checks with no merged
+    /// series and no explicit timestamps, so `prev` holds exactly the
+    /// series of its cached keys (what the steady path relies on).
+    steady_ok: bool,
 }
 
 /// One sample resolved through the cache.
@@ -232,7 +236,7 @@ impl TargetScraper {
             .iter()
             .map(|name| {
                 let base = Labels::new([("__name__", *name)]);
-                HashedLabels::new(apply_target_labels(&base, &series_labels, false))
+                HashedLabels::new(&apply_target_labels(&base, &series_labels, false))
             })
             .collect();
         TargetScraper {
@@ -243,6 +247,7 @@ impl TargetScraper {
             cache: SeriesCache::default(),
             report_labels,
             reported: false,
+            steady_ok: false,
         }
     }
 
@@ -275,16 +280,31 @@ impl TargetScraper {
             self.cache.begin();
             let resolved = self.resolve(&samples);
             self.cache.evict_unseen();
-            self.build(&samples, resolved?, t)
+            let resolved = resolved?;
+            let steady = self.steady_ok
+                && self.cache.steady()
+                && resolved.iter().all(|s| s.timestamp.is_none());
+            if steady {
+                return self.build_steady(resolved, t).map(|(p, n)| (p, None, n));
+            }
+            self.steady_ok = false;
+            let (points, current, post, merged) = self.build(&samples, resolved, t)?;
+            self.cache.mark_verified();
+            self.steady_ok = !merged && points.len() == current.len();
+            Ok((points, Some(current), post))
         });
         let report = match outcome {
             Ok((good, current, post)) => {
-                let added = current.iter().filter(|l| !self.prev.contains(*l)).count();
-                for gone in self.prev.iter().filter(|l| !current.contains(*l)) {
-                    points.push(gone.point(t, stale_nan()));
+                // `None`: a steady scrape, the same series as `prev`.
+                let mut added = 0;
+                if let Some(current) = current {
+                    added = current.iter().filter(|l| !self.prev.contains(*l)).count();
+                    for gone in self.prev.iter().filter(|l| !current.contains(*l)) {
+                        points.push(gone.point(t, stale_nan()));
+                    }
+                    self.prev = current;
                 }
                 points.extend(good);
-                self.prev = current;
                 ScrapeReport {
                     up: true,
                     samples_scraped: scraped_count,
@@ -294,6 +314,7 @@ impl TargetScraper {
                 }
             }
             Err(f) => {
+                self.steady_ok = false;
                 for gone in self.prev.drain() {
                     points.push(gone.point(t, stale_nan()));
                 }
@@ -355,7 +376,7 @@ impl TargetScraper {
         parsed: &[watchfire_exposition::Sample<'_>],
         samples: Vec<Resolved>,
         t: i64,
-    ) -> Result<(Vec<Point>, FxHashSet<HashedLabels>, usize), Failure> {
+    ) -> Result<(Vec<Point>, FxHashSet<HashedLabels>, usize, bool), Failure> {
         let raw_labels = |i: usize| {
             exposition::sample_labels(&parsed[i])
                 .map_err(|e| failure(FailReason::Parse, e.to_string()))
@@ -400,6 +421,7 @@ impl TargetScraper {
             FxHashMap::with_capacity_and_hasher(samples.len(), Default::default());
         let mut current: FxHashSet<HashedLabels> =
             FxHashSet::with_capacity_and_hasher(samples.len(), Default::default());
+        let mut merged = false;
         for s in samples {
             let Some(series) = s.entry.series else {
                 continue;
@@ -411,8 +433,13 @@ impl TargetScraper {
                 }
                 Entry::Occupied(o) => {
                     let first: Option<&Point> = points.get(*o.get());
-                    if first.is_some_and(|f| f.labels.as_slice() == series.labels.as_slice()) {
+                    let same = |f: &Point| match &f.series {
+                        Series::Encoded(e) => e == &series.enc,
+                        Series::Labels(l) => SeriesBytes::new(l) == series.enc,
+                    };
+                    if first.is_some_and(same) {
                         // Relabelling (or target labels) merged two series.
+                        merged = true;
                         continue;
                     }
                 }
@@ -427,16 +454,35 @@ impl TargetScraper {
             points.push(series.point(ts, s.value));
         }
         let post = points.len();
-        if self.opts.sample_limit > 0 && post > self.opts.sample_limit {
+        self.check_sample_limit(post)?;
+        Ok((points, current, post, merged))
+    }
+
+    /// Fails a scrape with more samples (after relabelling) than
+    /// `sample_limit`.
+    fn check_sample_limit(&self, post: usize) -> Result<(), Failure> {
+        let limit = self.opts.sample_limit;
+        if limit > 0 && post > limit {
             return Err(failure(
                 FailReason::SampleLimit,
-                format!(
-                    "{post} samples exceed sample_limit {}",
-                    self.opts.sample_limit
-                ),
+                format!("{post} samples exceed sample_limit {limit}"),
             ));
         }
-        Ok((points, current, post))
+        Ok(())
+    }
+
+    /// [`TargetScraper::build`] for a steady scrape (see
+    /// [`SeriesCache`]): the same verified series as the last good
+    /// scrape, so no duplicate, length or merge checks and no staleness
+    /// set; only the points and the sample limit.
+    fn build_steady(&self, samples: Vec<Resolved>, t: i64) -> Result<(Vec<Point>, usize), Failure> {
+        let points: Vec<Point> = samples
+            .into_iter()
+            .filter_map(|s| s.entry.series.map(|series| series.point(t, s.value)))
+            .collect();
+        let post = points.len();
+        self.check_sample_limit(post)?;
+        Ok((points, post))
     }
 
     /// Number of series in the per-target cache (for tests and metrics).

@@ -21,41 +21,38 @@ use super::exposition::SeriesKey;
 
 use crate::pipeline::{Point, SeriesBytes};
 
-/// A label set with its hash and its remote_write encoding computed
-/// once. Hashing writes only that hash; equality compares the hash
-/// first, then the labels.
+/// A label set kept only in its remote_write encoding (which is
+/// canonical: labels sorted by name, so equal sets have equal bytes),
+/// with a hash of those bytes. The `Labels` themselves are not kept:
+/// one heap string per name and value would be most of the cache's
+/// memory. Hashing writes only the hash; equality compares the hash,
+/// then the bytes.
 #[derive(Debug, Clone)]
 pub struct HashedLabels {
     pub hash: u64,
-    pub labels: Labels,
     pub enc: SeriesBytes,
 }
 
 impl HashedLabels {
-    pub fn new(labels: Labels) -> HashedLabels {
+    pub fn new(labels: &Labels) -> HashedLabels {
+        let enc = SeriesBytes::new(labels);
         HashedLabels {
-            hash: FxBuildHasher.hash_one(&labels),
-            enc: SeriesBytes::new(&labels),
-            labels,
+            hash: FxBuildHasher.hash_one(enc.as_bytes()),
+            enc,
         }
     }
 
-    /// A point of this series (sharing its labels and encoding).
+    /// A point of this series (sharing its encoding).
     pub fn point(&self, t: i64, v: f64) -> Point {
-        Point {
-            labels: self.labels.clone(),
-            t,
-            v,
-            enc: Some(self.enc.clone()),
-        }
+        Point::encoded(self.enc.clone(), t, v)
     }
 }
 
 impl PartialEq for HashedLabels {
-    /// Hash first; then the same shared label set (the usual case: both
-    /// come from one cache entry) before comparing label by label.
+    /// Hash first; then the same shared bytes (the usual case: both come
+    /// from one cache entry) before comparing them.
     fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (self.labels.as_slice(), other.labels.as_slice());
+        let (a, b) = (self.enc.as_bytes(), other.enc.as_bytes());
         self.hash == other.hash && (std::ptr::eq(a, b) || a == b)
     }
 }
@@ -92,7 +89,7 @@ impl SeriesEntry {
             longest_value,
             series: series
                 .filter(|l| !l.metric_name().is_empty())
-                .map(HashedLabels::new),
+                .map(|l| HashedLabels::new(&l)),
             seen: 0,
         }
     }
@@ -107,16 +104,44 @@ struct Slot {
 }
 
 /// Raw series text → [`SeriesEntry`], kept across scrapes.
+///
+/// It also tells whether a scrape was *steady*: every series was already
+/// cached, none was seen twice, none went away, and the cached key set
+/// had passed the full checks (duplicates, label lengths, merges) of an
+/// earlier scrape. The scraper then skips those checks and its staleness
+/// bookkeeping, since the series set is the one it already checked.
 #[derive(Debug, Default)]
 pub struct SeriesCache {
     table: HashTable<Slot>,
     generation: u64,
+    /// Series added in this scrape.
+    inserted: usize,
+    /// Series evicted at the end of this scrape.
+    evicted: usize,
+    /// A raw series was looked up twice in this scrape.
+    repeated: bool,
+    /// The cached key set passed the full checks (cleared by an insert).
+    verified: bool,
 }
 
 impl SeriesCache {
     /// Starts a scrape.
     pub fn begin(&mut self) {
         self.generation += 1;
+        self.inserted = 0;
+        self.evicted = 0;
+        self.repeated = false;
+    }
+
+    /// Records that the current key set passed the full checks.
+    pub fn mark_verified(&mut self) {
+        self.verified = true;
+    }
+
+    /// Whether this scrape (after [`SeriesCache::evict_unseen`]) saw
+    /// exactly the verified key set, each key once.
+    pub fn steady(&self) -> bool {
+        self.verified && self.inserted == 0 && self.evicted == 0 && !self.repeated
     }
 
     /// The entry for `key` (a cheap copy: the label sets are shared),
@@ -133,11 +158,14 @@ impl SeriesCache {
             .table
             .find_mut(hash, |s| s.hash == hash && key.matches(&s.key))
         {
+            self.repeated |= slot.entry.seen == generation;
             slot.entry.seen = generation;
             return Ok(slot.entry.clone());
         }
         let mut entry = make()?;
         entry.seen = generation;
+        self.inserted += 1;
+        self.verified = false;
         self.table.insert_unique(
             hash,
             Slot {
@@ -153,7 +181,9 @@ impl SeriesCache {
     /// Ends a scrape: drops the entries it did not see.
     pub fn evict_unseen(&mut self) {
         let generation = self.generation;
+        let before = self.table.len();
         self.table.retain(|s| s.entry.seen == generation);
+        self.evicted = before - self.table.len();
     }
 
     pub fn len(&self) -> usize {

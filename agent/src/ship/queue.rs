@@ -41,7 +41,7 @@ use super::buffer::{Buffer, Record};
 use super::config::QueueConfig;
 use super::metrics::{reason, ShipMetrics};
 use super::send::{classify, Backoff, Client, Verdict};
-use crate::pipeline::{Point, SeriesBytes};
+use crate::pipeline::{Point, Series, SeriesBytes};
 
 const TICK: Duration = Duration::from_secs(1);
 const RESHARD_EVERY: u32 = 10;
@@ -69,9 +69,9 @@ fn shard_of(p: &Point, n: usize) -> usize {
     if n <= 1 {
         return 0;
     }
-    let h = match &p.enc {
-        Some(e) => FxBuildHasher.hash_one(e.as_bytes()),
-        None => FxBuildHasher.hash_one(SeriesBytes::new(&p.labels).as_bytes()),
+    let h = match &p.series {
+        Series::Encoded(e) => FxBuildHasher.hash_one(e.as_bytes()),
+        Series::Labels(l) => FxBuildHasher.hash_one(SeriesBytes::new(l).as_bytes()),
     };
     (h % n as u64) as usize
 }

@@ -9,17 +9,23 @@
 //! (which copied every label string). Records without the bit (written
 //! by older versions) hold `snappy(WriteRequest)` and are still read.
 //!
-//! Current records also set [`ENCODED`]: per point the label set is
+//! Records since then also set [`ENCODED`]: per point the label set is
 //! stored in its remote_write form (varint length + the
 //! `TimeSeries.labels` bytes, see [`SeriesBytes`]), so a point that
 //! carries its pre-encoded labels is written with one copy, and reading
 //! it back gives the same bytes again. Records with only [`COMPACT`] use
 //! the name/value list above and are still read.
+//!
+//! Current records also set [`LZ4`]: the payload is an LZ4 block (with
+//! its uncompressed size prepended, `lz4_flex`'s block format) instead
+//! of snappy. Every scrape is encoded once on the scrape path before it
+//! is acknowledged, and LZ4 compresses this data about twice as fast as
+//! snappy at a similar ratio; snappy records are still read.
 
 use watchfire_promql::{Label, Labels};
 use watchfire_remotewrite::proto;
 
-use crate::pipeline::{labels_len, put_labels, Point, SeriesBytes};
+use crate::pipeline::{decode_labels, Point, SeriesBytes};
 
 /// Length of the fixed header.
 pub const HEADER: usize = 12;
@@ -27,8 +33,13 @@ pub const HEADER: usize = 12;
 pub const COMPACT: u32 = 1 << 31;
 /// Flag bit (with [`COMPACT`]): labels stored in remote_write form.
 pub const ENCODED: u32 = 1 << 30;
+/// Flag bit (with [`COMPACT`]): the payload is LZ4, not snappy.
+pub const LZ4: u32 = 1 << 29;
 /// The bits of the sample-count field that are flags.
-const FLAGS: u32 = COMPACT | ENCODED;
+const FLAGS: u32 = COMPACT | ENCODED | LZ4;
+/// Largest uncompressed payload a record may announce (a corrupt size
+/// must not make the reader allocate gigabytes).
+const MAX_RAW: usize = 1 << 30;
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -45,18 +56,33 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 /// Encodes one batch as a record value.
 pub fn encode_record(points: &[Point], append_ms: i64) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(points.len() * 128);
+    let size = points
+        .iter()
+        .map(|p| 10 + p.labels_len() + 16)
+        .sum::<usize>();
+    let mut raw = Vec::with_capacity(size);
     for p in points {
-        match &p.enc {
-            Some(e) => {
-                put_varint(&mut raw, e.as_bytes().len() as u64);
-                raw.extend_from_slice(e.as_bytes());
-            }
-            None => {
-                put_varint(&mut raw, labels_len(&p.labels) as u64);
-                put_labels(&mut raw, &p.labels);
-            }
-        }
+        put_varint(&mut raw, p.labels_len() as u64);
+        p.put_labels(&mut raw);
+        raw.extend_from_slice(&p.t.to_le_bytes());
+        raw.extend_from_slice(&p.v.to_bits().to_le_bytes());
+    }
+    let count = u32::try_from(points.len()).unwrap_or(u32::MAX) & !FLAGS;
+    let body = lz4_flex::block::compress_prepend_size(&raw);
+    let mut out = Vec::with_capacity(HEADER + body.len());
+    out.extend_from_slice(&append_ms.to_le_bytes());
+    out.extend_from_slice(&(count | COMPACT | ENCODED | LZ4).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The snappy form of the current format (no [`LZ4`]); kept to test
+/// that such records are still read.
+pub fn encode_record_snappy(points: &[Point], append_ms: i64) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for p in points {
+        put_varint(&mut raw, p.labels_len() as u64);
+        p.put_labels(&mut raw);
         raw.extend_from_slice(&p.t.to_le_bytes());
         raw.extend_from_slice(&p.v.to_bits().to_le_bytes());
     }
@@ -84,8 +110,9 @@ fn seal(raw: &[u8], count: usize, append_ms: i64, flags: u32) -> Vec<u8> {
 pub fn encode_record_names(points: &[Point], append_ms: i64) -> Vec<u8> {
     let mut raw = Vec::with_capacity(points.len() * 64);
     for p in points {
-        put_varint(&mut raw, p.labels.len() as u64);
-        for l in p.labels.iter() {
+        let labels = p.labels();
+        put_varint(&mut raw, labels.len() as u64);
+        for l in labels.iter() {
             put_str(&mut raw, &l.name);
             put_str(&mut raw, &l.value);
         }
@@ -107,8 +134,16 @@ pub fn decode_record(v: &[u8]) -> Option<Vec<Point>> {
     let flags = u32::from_le_bytes(v.get(8..12)?.try_into().ok()?);
     let payload = v.get(HEADER..)?;
     let count = u64::from(flags & !FLAGS);
-    if flags & (COMPACT | ENCODED) == COMPACT | ENCODED {
-        decode_encoded(payload, count)
+    if flags & (COMPACT | ENCODED | LZ4) == COMPACT | ENCODED | LZ4 {
+        let size = u32::from_le_bytes(payload.get(0..4)?.try_into().ok()?) as usize;
+        if size > MAX_RAW {
+            return None;
+        }
+        let raw = lz4_flex::block::decompress_size_prepended(payload).ok()?;
+        decode_encoded(&raw, count)
+    } else if flags & (COMPACT | ENCODED) == COMPACT | ENCODED {
+        let raw = snap::raw::Decoder::new().decompress_vec(payload).ok()?;
+        decode_encoded(&raw, count)
     } else if flags & COMPACT != 0 {
         decode_compact(payload, count)
     } else {
@@ -146,65 +181,31 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.bytes(n)?).ok().map(str::to_string)
     }
 
-    /// A field with the given (length-delimited) tag: its length.
-    fn tagged_len(&mut self, tag: u8) -> Option<usize> {
-        (*self.b.get(self.pos)? == tag).then_some(())?;
-        self.pos += 1;
-        usize::try_from(self.varint()?).ok()
-    }
-
-    fn tagged_str(&mut self, tag: u8) -> Option<String> {
-        let n = self.tagged_len(tag)?;
-        std::str::from_utf8(self.bytes(n)?).ok().map(str::to_string)
-    }
-
     fn u64_le(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))
     }
 }
 
-/// Parses `TimeSeries.labels` bytes as written by [`put_labels`].
-fn labels_from_encoded(b: &[u8]) -> Option<Labels> {
-    let mut r = Reader { b, pos: 0 };
-    let mut v = Vec::new();
-    while r.pos < b.len() {
-        let n = r.tagged_len(0x0a)?;
-        let end = r.pos.checked_add(n)?;
-        let name = r.tagged_str(0x0a)?;
-        let value = r.tagged_str(0x12)?;
-        if r.pos != end {
-            return None;
-        }
-        v.push(Label { name, value });
-    }
-    if !v.windows(2).all(|w| w[0].name < w[1].name) {
-        return None;
-    }
-    Some(Labels::from_sorted(v))
-}
-
-fn decode_encoded(payload: &[u8], count: u64) -> Option<Vec<Point>> {
-    let raw = snap::raw::Decoder::new().decompress_vec(payload).ok()?;
-    let mut r = Reader { b: &raw, pos: 0 };
+fn decode_encoded(raw: &[u8], count: u64) -> Option<Vec<Point>> {
+    let mut r = Reader { b: raw, pos: 0 };
     let mut out = Vec::with_capacity(usize::try_from(count).ok()?.min(1 << 20));
-    let mut prev: Option<(SeriesBytes, Labels)> = None;
+    let mut prev: Option<SeriesBytes> = None;
     while r.pos < raw.len() {
         let n = usize::try_from(r.varint()?).ok()?;
         let enc = r.bytes(n)?;
-        // Consecutive points of one series share their label set.
-        let (enc, labels) = match prev.take() {
-            Some((e, l)) if e.as_bytes() == enc => (e, l),
-            _ => (SeriesBytes::from_encoded(enc), labels_from_encoded(enc)?),
+        // Consecutive points of one series share their encoding; a new
+        // one is checked to be a label set before it is accepted.
+        let enc = match prev.take() {
+            Some(e) if e.as_bytes() == enc => e,
+            _ => {
+                decode_labels(enc)?;
+                SeriesBytes::from_encoded(enc)
+            }
         };
         let t = r.u64_le()? as i64;
         let v = f64::from_bits(r.u64_le()?);
-        out.push(Point {
-            labels: labels.clone(),
-            t,
-            v,
-            enc: Some(enc.clone()),
-        });
-        prev = Some((enc, labels));
+        out.push(Point::encoded(enc.clone(), t, v));
+        prev = Some(enc);
     }
     (out.len() as u64 == count).then_some(out)
 }
@@ -283,7 +284,7 @@ pub fn encode_record_legacy(points: &[Point], append_ms: i64) -> Vec<u8> {
         timeseries: points
             .iter()
             .map(|p| proto::TimeSeries {
-                labels: proto_labels(&p.labels),
+                labels: proto_labels(&p.labels()),
                 samples: vec![proto::Sample {
                     value: p.v,
                     timestamp: p.t,

@@ -10,7 +10,7 @@
 //! `WriteRequest` with one sample per series would decode to (zero
 //! values are written explicitly, which decoders accept).
 
-use crate::pipeline::{field_len, labels_len, put_labels, put_varint, varint_len, Point};
+use crate::pipeline::{field_len, put_varint, varint_len, Point};
 
 fn sample_len(t: i64) -> usize {
     9 + 1 + varint_len(t as u64)
@@ -19,16 +19,9 @@ fn sample_len(t: i64) -> usize {
 /// Appends one point as a `TimeSeries` field of a `WriteRequest`; the
 /// labels are copied from the point's pre-encoded form when it has one.
 pub fn put_point(out: &mut Vec<u8>, p: &Point) {
-    let labels = p
-        .enc
-        .as_ref()
-        .map_or_else(|| labels_len(&p.labels), |e| e.as_bytes().len());
     out.push(0x0a); // WriteRequest.timeseries, length-delimited
-    put_varint(out, (labels + field_len(sample_len(p.t))) as u64);
-    match &p.enc {
-        Some(e) => out.extend_from_slice(e.as_bytes()),
-        None => put_labels(out, &p.labels),
-    }
+    put_varint(out, (p.labels_len() + field_len(sample_len(p.t))) as u64);
+    p.put_labels(out);
     out.push(0x12); // TimeSeries.samples
     put_varint(out, sample_len(p.t) as u64);
     out.push(0x09); // Sample.value, fixed64
@@ -40,8 +33,10 @@ pub fn put_point(out: &mut Vec<u8>, p: &Point) {
 /// The uncompressed `WriteRequest` for `points`, one series per point.
 pub fn encode<'a>(points: impl IntoIterator<Item = &'a Point>) -> Vec<u8> {
     let points = points.into_iter();
-    let mut out = Vec::with_capacity(points.size_hint().0 * 128);
+    let (lower, _) = points.size_hint();
+    let mut out = Vec::with_capacity(lower * 192);
     for p in points {
+        out.reserve(p.labels_len() + 40);
         put_point(&mut out, p);
     }
     out
@@ -62,7 +57,7 @@ mod tests {
                 .iter()
                 .map(|p| TimeSeries {
                     labels: p
-                        .labels
+                        .labels()
                         .iter()
                         .map(|l| Label {
                             name: l.name.clone(),
@@ -98,10 +93,7 @@ mod tests {
 
     /// The same point with its labels pre-encoded.
     fn encoded(p: Point) -> Point {
-        Point {
-            enc: Some(crate::pipeline::SeriesBytes::new(&p.labels)),
-            ..p
-        }
+        Point::encoded(crate::pipeline::SeriesBytes::new(&p.labels()), p.t, p.v)
     }
 
     #[test]

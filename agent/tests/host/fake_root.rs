@@ -408,14 +408,14 @@ fn text_exposition_and_points() {
     let pts = c.to_points(1234);
     assert_eq!(pts.len(), 3);
     assert!(pts.iter().all(|p| p.t == 1234));
-    assert_eq!(pts[0].labels.get("__name__"), "node_load1");
+    assert_eq!(pts[0].labels().get("__name__"), "node_load1");
     assert_eq!(pts[0].v, 0.5);
     // Empty-valued labels are dropped in points.
-    assert_eq!(pts[1].labels.len(), 2);
-    assert_eq!(pts[1].labels.get("z"), "1");
+    assert_eq!(pts[1].labels().len(), 2);
+    assert_eq!(pts[1].labels().get("z"), "1");
     assert!(pts[1].v.is_nan());
-    assert_eq!(pts[2].labels.get("a"), "q\"b\\s\nn");
-    assert_eq!(pts[2].labels.len(), 3);
+    assert_eq!(pts[2].labels().get("a"), "q\"b\\s\nn");
+    assert_eq!(pts[2].labels().len(), 3);
 }
 
 #[test]

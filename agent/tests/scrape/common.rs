@@ -49,6 +49,6 @@ pub fn labels(pairs: &[(&str, &str)]) -> Labels {
 pub fn value_of(points: &[Point], name: &str) -> Option<f64> {
     points
         .iter()
-        .find(|p| p.labels.metric_name() == name)
+        .find(|p| p.labels().metric_name() == name)
         .map(|p| p.v)
 }

@@ -14,8 +14,8 @@ use super::common::{appender, next_batch, serve};
 fn up_of(batch: &[Point]) -> Option<(String, f64)> {
     batch
         .iter()
-        .find(|p| p.labels.metric_name() == "up")
-        .map(|p| (p.labels.get("instance").to_string(), p.v))
+        .find(|p| p.labels().metric_name() == "up")
+        .map(|p| (p.labels().get("instance").to_string(), p.v))
 }
 
 async fn targets() -> (String, String) {
@@ -66,7 +66,7 @@ async fn bad_target_does_not_affect_good_one_and_stop_marks_stale() {
                 good_ups.push(v);
                 assert!(batch
                     .iter()
-                    .any(|p| p.labels.metric_name() == "a" && p.v == 1.0));
+                    .any(|p| p.labels().metric_name() == "a" && p.v == 1.0));
             }
             Some((i, v)) if i == bad => bad_ups.push(v),
             other => panic!("unexpected batch {other:?}"),
@@ -98,8 +98,8 @@ async fn bad_target_does_not_affect_good_one_and_stop_marks_stale() {
     }
     let mut names: Vec<String> = stale
         .iter()
-        .filter(|p| p.labels.get("instance") == good)
-        .map(|p| p.labels.metric_name().to_string())
+        .filter(|p| p.labels().get("instance") == good)
+        .map(|p| p.labels().metric_name().to_string())
         .collect();
     names.sort();
     assert_eq!(
@@ -116,7 +116,7 @@ async fn bad_target_does_not_affect_good_one_and_stop_marks_stale() {
     );
     assert!(stale
         .iter()
-        .any(|p| p.labels.get("instance") == bad && p.labels.metric_name() == "up"));
+        .any(|p| p.labels().get("instance") == bad && p.labels().metric_name() == "up"));
 }
 
 #[tokio::test]
@@ -150,9 +150,9 @@ async fn target_removed_from_file_sd_gets_stale_markers() {
             seen_other |= i == other;
             let team = b
                 .iter()
-                .find(|p| p.labels.metric_name() == "up")
+                .find(|p| p.labels().metric_name() == "up")
                 .unwrap()
-                .labels
+                .labels()
                 .get("team")
                 .to_string();
             assert_eq!(team, "a");
@@ -164,10 +164,10 @@ async fn target_removed_from_file_sd_gets_stale_markers() {
         let b = next_batch(&mut rx).await;
         if !b.is_empty()
             && b.iter()
-                .all(|p| is_stale_nan(p.v) && p.labels.get("instance") == other)
+                .all(|p| is_stale_nan(p.v) && p.labels().get("instance") == other)
         {
-            assert!(b.iter().any(|p| p.labels.metric_name() == "y"));
-            assert!(b.iter().any(|p| p.labels.metric_name() == "up"));
+            assert!(b.iter().any(|p| p.labels().metric_name() == "y"));
+            assert!(b.iter().any(|p| p.labels().metric_name() == "up"));
             break;
         }
     }
@@ -179,7 +179,7 @@ async fn target_removed_from_file_sd_gets_stale_markers() {
         if !b.is_empty() && b.iter().all(|p| is_stale_nan(p.v)) {
             assert!(
                 b.iter()
-                    .all(|p| p.labels.get("instance") == good && p.labels.get("team") == "a"),
+                    .all(|p| p.labels().get("instance") == good && p.labels().get("team") == "a"),
                 "only the relabelled target's old series may go stale now: {b:?}"
             );
             continue;
@@ -187,8 +187,8 @@ async fn target_removed_from_file_sd_gets_stale_markers() {
         if let Some((i, v)) = up_of(&b) {
             assert_eq!(i, good, "removed target scraped again: {b:?}");
             assert_eq!(v, 1.0);
-            let up = b.iter().find(|p| p.labels.metric_name() == "up").unwrap();
-            if !up.labels.has("team") {
+            let up = b.iter().find(|p| p.labels().metric_name() == "up").unwrap();
+            if !up.labels().has("team") {
                 break;
             }
         }

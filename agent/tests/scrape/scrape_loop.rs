@@ -184,10 +184,10 @@ async fn good_and_bad_targets() {
         assert_eq!(up, if want.is_none() { 1.0 } else { 0.0 }, "{path}");
         let up_point = points
             .iter()
-            .find(|p| p.labels.metric_name() == "up")
+            .find(|p| p.labels().metric_name() == "up")
             .unwrap();
-        assert_eq!(up_point.labels.get("job"), "test");
-        assert_eq!(up_point.labels.get("instance"), addr);
+        assert_eq!(up_point.labels().get("job"), "test");
+        assert_eq!(up_point.labels().get("instance"), addr);
         if want.is_some() {
             // Only the five synthetic series.
             assert_eq!(points.len(), 5, "{path}: {points:?}");
@@ -218,13 +218,13 @@ async fn good_target_counts_and_values() {
         let req = points
             .iter()
             .find(|p| {
-                p.labels.metric_name() == "http_requests_total" && p.labels.get("code") == "200"
+                p.labels().metric_name() == "http_requests_total" && p.labels().get("code") == "200"
             })
             .unwrap();
         assert_eq!(req.v, 1027.0);
         assert_eq!(req.t, 1_000);
-        assert_eq!(req.labels.get("job"), "test");
-        assert_eq!(req.labels.get("instance"), addr);
+        assert_eq!(req.labels().get("job"), "test");
+        assert_eq!(req.labels().get("instance"), addr);
         assert!(value_of(&points, "temperature").unwrap().is_nan());
         assert!(!is_stale_nan(value_of(&points, "temperature").unwrap()));
         assert_eq!(value_of(&points, "limit"), Some(f64::INFINITY));
@@ -239,26 +239,26 @@ async fn honor_labels_decides_conflicts() {
     let (points, _) = scrape(&job(""), &addr, "/conflict").await;
     let m = points
         .iter()
-        .find(|p| p.labels.metric_name() == "m")
+        .find(|p| p.labels().metric_name() == "m")
         .unwrap();
-    assert_eq!(m.labels.get("job"), "test");
-    assert_eq!(m.labels.get("exported_job"), "inner");
-    assert_eq!(m.labels.get("instance"), addr);
-    assert_eq!(m.labels.get("exported_instance"), "i");
+    assert_eq!(m.labels().get("job"), "test");
+    assert_eq!(m.labels().get("exported_job"), "inner");
+    assert_eq!(m.labels().get("instance"), addr);
+    assert_eq!(m.labels().get("exported_instance"), "i");
     let (points, _) = scrape(&job("    honor_labels: true\n"), &addr, "/conflict").await;
     let m = points
         .iter()
-        .find(|p| p.labels.metric_name() == "m")
+        .find(|p| p.labels().metric_name() == "m")
         .unwrap();
-    assert_eq!(m.labels.get("job"), "inner");
-    assert_eq!(m.labels.get("instance"), "i");
-    assert!(!m.labels.has("exported_job"));
+    assert_eq!(m.labels().get("job"), "inner");
+    assert_eq!(m.labels().get("instance"), "i");
+    assert!(!m.labels().has("exported_job"));
     // The synthetic series always carry the target's labels.
     let up = points
         .iter()
-        .find(|p| p.labels.metric_name() == "up")
+        .find(|p| p.labels().metric_name() == "up")
         .unwrap();
-    assert_eq!(up.labels.get("job"), "test");
+    assert_eq!(up.labels().get("job"), "test");
 }
 
 fn body(s: &str) -> Result<Fetched, watchfire_agent::scrape::scrape_loop::Failure> {
@@ -272,7 +272,7 @@ fn stale_names(points: &[Point]) -> Vec<String> {
     let mut v: Vec<String> = points
         .iter()
         .filter(|p| is_stale_nan(p.v))
-        .map(|p| p.labels.to_string())
+        .map(|p| p.labels().to_string())
         .collect();
     v.sort();
     v
@@ -292,8 +292,8 @@ fn series_merged_by_labelling_keep_the_first() {
             assert!(r.up, "{text}: {:?}", r.failure);
             let mut got: Vec<(String, f64)> = points
                 .iter()
-                .filter(|p| p.labels.metric_name() == "m")
-                .map(|p| (p.labels.to_string(), p.v))
+                .filter(|p| p.labels().metric_name() == "m")
+                .map(|p| (p.labels().to_string(), p.v))
                 .collect();
             got.sort_by(|a, b| a.0.cmp(&b.0));
             let want: Vec<(String, f64)> = want.iter().map(|(l, v)| (l.to_string(), *v)).collect();
@@ -400,10 +400,10 @@ fn check_cached(bodies: &[&str], expect: &[(Result<Vec<&str>, FailReason>, usize
                 let mut got: Vec<String> = points
                     .iter()
                     .filter(|p| {
-                        !is_stale_nan(p.v) && !p.labels.metric_name().starts_with("scrape_")
+                        !is_stale_nan(p.v) && !p.labels().metric_name().starts_with("scrape_")
                     })
-                    .filter(|p| p.labels.metric_name() != "up")
-                    .map(|p| p.labels.to_string())
+                    .filter(|p| p.labels().metric_name() != "up")
+                    .map(|p| p.labels().to_string())
                     .collect();
                 got.sort();
                 assert_eq!(got, *series, "scrape {i}");
@@ -487,4 +487,51 @@ fn series_cache_keeps_results_identical_across_scrapes() {
             ),
         ],
     );
+}
+
+/// Scrapes of an unchanged series set take the steady path (no
+/// duplicate, merge or staleness bookkeeping); every change in the set
+/// must leave it and give what the full path gives. Per scrape: the
+/// body, then whether it is up, the stale markers and `series_added`.
+#[test]
+fn steady_scrapes_leave_the_fast_path_on_any_change() {
+    type Want<'a> = (&'a str, bool, Vec<&'a str>, usize);
+    let a = r#"a{instance="h:1", job="test"}"#;
+    let b = r#"b{instance="h:1", job="test"}"#;
+    let steps: Vec<Want> = vec![
+        ("a 1\nb 2\n", true, vec![], 2),
+        ("a 1\nb 2\n", true, vec![], 0),
+        ("a 5\nb 6\n", true, vec![], 0),
+        // The same text twice: a duplicate, though every key is cached.
+        ("a 1\nb 2\na 1\n", false, vec![a, b], 0),
+        ("a 1\nb 2\n", true, vec![], 2),
+        ("a 1\nb 2\n", true, vec![], 0),
+        // A series goes: it gets its staleness marker.
+        ("a 1\n", true, vec![b], 0),
+        ("a 1\n", true, vec![], 0),
+        // A new series comes back.
+        ("a 1\nb 2\n", true, vec![], 1),
+        // Explicit timestamps leave the steady path too: such a series
+        // is not tracked for staleness (as in Prometheus), so it is
+        // marked stale, and tracked again when the timestamp goes.
+        ("a 1 5000\nb 2\n", true, vec![a], 0),
+        ("a 1\nb 2\n", true, vec![], 1),
+        ("a 1\nb 2\n", true, vec![], 0),
+    ];
+    let cfg = job("");
+    let mut s = TargetScraper::new(target(&cfg, "h:1", "/metrics"), options(&cfg));
+    for (i, (text, up, stale, added)) in steps.into_iter().enumerate() {
+        let (points, report) = s.process(body(text), 1_000 * (i as i64 + 1), Duration::ZERO);
+        assert_eq!(report.up, up, "scrape {i}: {:?}", report.failure);
+        let want: Vec<String> = stale.iter().map(|s| s.to_string()).collect();
+        assert_eq!(stale_names(&points), want, "scrape {i}: stale markers");
+        assert_eq!(report.series_added, added, "scrape {i}: series added");
+        if up {
+            let values = points
+                .iter()
+                .filter(|p| !is_stale_nan(p.v) && matches!(p.labels().metric_name(), "a" | "b"))
+                .count();
+            assert_eq!(values, text.lines().count(), "scrape {i}: samples");
+        }
+    }
 }

@@ -229,9 +229,10 @@ fn append_throughput_with_durability() {
 }
 
 mod record {
-    use watchfire_agent::pipeline::{Point, SeriesBytes};
+    use watchfire_agent::pipeline::{Point, Series, SeriesBytes};
     use watchfire_agent::ship::record::{
-        decode_record, encode_record, encode_record_legacy, encode_record_names, header,
+        decode_record, encode_record, encode_record_legacy, encode_record_names,
+        encode_record_snappy, header,
     };
     use watchfire_promql::Labels;
 
@@ -245,19 +246,20 @@ mod record {
     fn check(points: Vec<Point>) {
         let pre: Vec<Point> = points
             .iter()
-            .map(|p| Point {
-                enc: Some(SeriesBytes::new(&p.labels)),
-                ..p.clone()
-            })
+            .map(|p| Point::encoded(SeriesBytes::new(&p.labels()), p.t, p.v))
             .collect();
         let current = encode_record(&points, 42);
         assert_eq!(encode_record(&pre, 42), current, "pre-encoded labels");
         let back = decode_record(&current).expect("current: corrupt");
         for (a, b) in back.iter().zip(&pre) {
-            assert_eq!(a.enc, b.enc, "encoding read back");
+            match (&a.series, &b.series) {
+                (Series::Encoded(x), Series::Encoded(y)) => assert_eq!(x, y, "encoding read back"),
+                _ => panic!("current records give back the encoding"),
+            }
         }
         for (name, enc) in [
             ("current", current),
+            ("snappy", encode_record_snappy(&points, 42)),
             ("names", encode_record_names(&points, 42)),
             ("legacy", encode_record_legacy(&points, 42)),
         ] {
@@ -265,7 +267,7 @@ mod record {
             let back = decode_record(&enc).unwrap_or_else(|| panic!("{name}: corrupt"));
             assert_eq!(back.len(), points.len(), "{name}");
             for (a, b) in back.iter().zip(&points) {
-                assert_eq!(a.labels, b.labels, "{name}");
+                assert_eq!(a.labels(), b.labels(), "{name}");
                 assert_eq!(a.t, b.t, "{name}");
                 assert_eq!(a.v.to_bits(), b.v.to_bits(), "{name}");
             }
@@ -300,5 +302,10 @@ mod record {
             wrong_count[8] = 2;
             assert!(decode_record(&wrong_count).is_none());
         }
+        // An LZ4 record announcing a 4 GiB payload is refused before
+        // anything is allocated for it.
+        let mut huge = encode_record(&points, 0);
+        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_record(&huge).is_none());
     }
 }

@@ -41,12 +41,11 @@ pub fn scrape(n: usize, t: i64) -> Vec<Point> {
                 ("job", "ship".to_string()),
                 ("series", format!("s{i}")),
             ]);
-            let enc = (i % 2 == 0).then(|| watchfire_agent::pipeline::SeriesBytes::new(&labels));
-            Point {
-                labels,
-                t,
-                v: (t + i as i64) as f64,
-                enc,
+            let v = (t + i as i64) as f64;
+            if i % 2 == 0 {
+                Point::encoded(watchfire_agent::pipeline::SeriesBytes::new(&labels), t, v)
+            } else {
+                Point::new(labels, t, v)
             }
         })
         .collect()
@@ -54,7 +53,7 @@ pub fn scrape(n: usize, t: i64) -> Vec<Point> {
 
 fn expect(points: &[Point], into: &mut HashMap<(String, i64), f64>) {
     for p in points {
-        into.insert((p.labels.get("series").to_string(), p.t), p.v);
+        into.insert((p.labels().get("series").to_string(), p.t), p.v);
     }
 }
 

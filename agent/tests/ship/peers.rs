@@ -26,7 +26,7 @@ fn produce(w: &RemoteWriter, series: usize, rounds: i64) -> (HashMap<(String, i6
     for r in 0..rounds {
         let pts = scrape(series, end - (rounds - 1 - r) * 10_000);
         for p in &pts {
-            want.insert((p.labels.get("series").to_string(), p.t), p.v);
+            want.insert((p.labels().get("series").to_string(), p.t), p.v);
         }
         w.append(pts);
     }

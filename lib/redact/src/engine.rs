@@ -78,6 +78,20 @@ pub struct Redactor {
     pub(crate) keys: KeyMatcher,
     pub(crate) mac: Option<Hmac<Sha256>>,
     pub(crate) limits: Limits,
+    /// Whether every `set` pattern is a built-in (unanchored) prefilter,
+    /// so one pass over a whole JSON line stands for its strings
+    /// ([`crate::fast`]).
+    gate: bool,
+}
+
+/// One redacted record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redacted<'a> {
+    /// The redacted record; borrowed when nothing changed.
+    pub text: Cow<'a, str>,
+    /// Whether the record was a JSON document (object or array), redacted
+    /// structurally; `text` is then valid JSON.
+    pub json: bool,
 }
 
 /// Builds the free-text `key=value` regex over the sensitive names, and its
@@ -186,6 +200,7 @@ impl Redactor {
             .size_limit(64 << 20)
             .build()
             .map_err(|e| BuildError::Regex("rule set".into(), e))?;
+        let gate = cfg.custom.is_empty();
         let mac = match &cfg.hash_key {
             Some(k) => Some(hmac_for(k).ok_or(BuildError::HashKey)?),
             None => None,
@@ -201,6 +216,7 @@ impl Redactor {
             keys,
             mac,
             limits: cfg.limits,
+            gate,
         })
     }
 
@@ -231,6 +247,17 @@ impl Redactor {
 
     /// [`Redactor::redact_bytes`] for text already known to be UTF-8.
     pub fn redact_line(&self, line: &str, stats: &mut Stats) -> Result<String, RedactError> {
+        self.redact_record(line, stats).map(|r| r.text.into_owned())
+    }
+
+    /// [`Redactor::redact_line`] without a copy when nothing changed, and
+    /// saying whether the record was JSON (so the caller need not parse it
+    /// again to know). Same rules, same result, same counting.
+    pub fn redact_record<'a>(
+        &self,
+        line: &'a str,
+        stats: &mut Stats,
+    ) -> Result<Redacted<'a>, RedactError> {
         stats.pending.clear();
         let res = self.line_inner(line, &mut stats.pending);
         match &res {
@@ -240,17 +267,45 @@ impl Redactor {
         res
     }
 
-    fn line_inner(&self, line: &str, tally: &mut Vec<usize>) -> Result<String, RedactError> {
+    fn line_inner<'a>(
+        &self,
+        line: &'a str,
+        tally: &mut Vec<usize>,
+    ) -> Result<Redacted<'a>, RedactError> {
         if line.len() > self.limits.max_record_bytes {
             return Err(RedactError::TooLarge {
                 size: line.len(),
                 limit: self.limits.max_record_bytes,
             });
         }
-        if let Some(out) = self.json_document(line, 0, tally)? {
-            return Ok(out);
+        if looks_like_json(line) && self.json_is_clean(line) {
+            return Ok(Redacted {
+                text: Cow::Borrowed(line),
+                json: true,
+            });
         }
-        Ok(self.text_inner(line, tally).into_owned())
+        if let Some(out) = self.json_document(line, 0, tally)? {
+            return Ok(Redacted {
+                text: Cow::Owned(out),
+                json: true,
+            });
+        }
+        Ok(Redacted {
+            text: self.text_inner(line, tally),
+            json: false,
+        })
+    }
+
+    /// Whether the one-pass gate of [`crate::fast`] may stand for the
+    /// strings of a whole line.
+    pub(crate) fn gate_ok(&self) -> bool {
+        self.gate
+    }
+
+    /// Whether any text rule may match in `s` (the prefilter alone: a
+    /// necessary condition). `false` means `s` certainly stays as it is.
+    pub(crate) fn text_may_match(&self, s: &str) -> bool {
+        self.set.is_match(s) || (!self.run_rules.is_empty() && has_base64_run(s))
     }
 
     /// Redacts a free-text string (a message, a span attribute value).
@@ -303,11 +358,13 @@ impl Redactor {
 
     /// Text redaction core: `Borrowed` when nothing matched.
     pub(crate) fn text_inner<'a>(&self, s: &'a str, tally: &mut Vec<usize>) -> Cow<'a, str> {
-        let hits = self.set.matches(s);
+        // `is_match` first: it stops early and allocates nothing, and most
+        // strings have no hit at all.
         let run = !self.run_rules.is_empty() && has_base64_run(s);
-        if !hits.matched_any() && !run {
+        if !run && !self.set.is_match(s) {
             return Cow::Borrowed(s);
         }
+        let hits = self.set.matches(s);
         let mut spans = Vec::new();
         for i in hits.iter() {
             self.candidates(self.set_rules[i], s, &mut spans);
@@ -398,20 +455,64 @@ impl Redactor {
     }
 }
 
+/// `[A-Za-z0-9/+]`, as a table.
+const BASE64: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
+        i += 1;
+    }
+    t
+};
+
 /// Whether `s` holds a run of at least 40 characters of `[A-Za-z0-9/+]`.
-fn has_base64_run(s: &str) -> bool {
-    let mut run = 0usize;
-    for &c in s.as_bytes() {
-        if c.is_ascii_alphanumeric() || c == b'/' || c == b'+' {
-            run += 1;
-            if run >= 40 {
+///
+/// Probes every 40th byte instead of reading them all: a probe on a
+/// non-base64 byte proves no run covers it, and any run of 40 starting
+/// after it covers the next probe. A probe on a base64 byte measures the
+/// run around it, and the next probe goes 40 bytes past that run's end.
+pub(crate) fn has_base64_run(s: &str) -> bool {
+    const N: usize = 40;
+    let b = s.as_bytes();
+    let is = |i: usize| BASE64[usize::from(b[i])];
+    let mut i = N - 1;
+    while i < b.len() {
+        if !is(i) {
+            i += N;
+            continue;
+        }
+        let mut start = i;
+        while start > 0 && is(start - 1) && i - start < N {
+            start -= 1;
+        }
+        let mut end = i + 1;
+        while end < b.len() && is(end) {
+            end += 1;
+            if end - start >= N {
                 return true;
             }
-        } else {
-            run = 0;
         }
+        if end - start >= N {
+            return true;
+        }
+        i = end + N;
     }
     false
+}
+
+/// Whether `s`, trimmed, is bracketed like a JSON object or array.
+pub(crate) fn looks_like_json(s: &str) -> bool {
+    // Most strings start with an ASCII character that is neither space nor
+    // bracket: no trimming needed to say no.
+    if let Some(&f) = s.as_bytes().first() {
+        if f.is_ascii() && !f.is_ascii_whitespace() && f != b'{' && f != b'[' {
+            return false;
+        }
+    }
+    let t = s.trim();
+    (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'))
 }
 
 /// Where a free-text value starting at `start` ends. `quote` is the opening
@@ -515,4 +616,40 @@ fn line_end(s: &str, start: usize) -> usize {
         i -= 1;
     }
     i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_base64_run;
+
+    /// The probing scan agrees with a plain count on every run length and
+    /// position.
+    fn check(s: &str, expect: bool) {
+        assert_eq!(has_base64_run(s), expect, "{s:?}");
+        let mut run = 0;
+        let plain = s.bytes().any(|c| {
+            run = if c.is_ascii_alphanumeric() || c == b'/' || c == b'+' {
+                run + 1
+            } else {
+                0
+            };
+            run >= 40
+        });
+        assert_eq!(plain, expect, "plain count on {s:?}");
+    }
+
+    #[test]
+    fn base64_runs() {
+        let a = |n: usize| "a".repeat(n);
+        for pre in 0..45 {
+            for len in [0, 1, 39, 40, 41, 79, 80] {
+                let s = format!("{}{}{}", " ".repeat(pre), a(len), " -");
+                check(&s, len >= 40);
+                let s = format!("{}.{}.{}", a(pre), a(len), a(39));
+                check(&s, len >= 40 || pre >= 40);
+            }
+        }
+        check(&format!("{} {}", a(39), a(39)), false);
+        check(&format!("{}+/{}", a(19), a(19)), true);
+    }
 }

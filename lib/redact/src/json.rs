@@ -16,7 +16,7 @@
 
 use serde::de::IgnoredAny;
 
-use crate::engine::Redactor;
+use crate::engine::{looks_like_json, Redactor};
 use crate::RedactError;
 
 /// The deepest `{`/`[` nesting in a JSON text, strings skipped.
@@ -43,12 +43,6 @@ fn max_depth(s: &str) -> usize {
         }
     }
     max
-}
-
-/// Whether `s`, trimmed, is bracketed like a JSON object or array.
-fn looks_like_json(s: &str) -> bool {
-    let t = s.trim();
-    (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'))
 }
 
 impl Redactor {

@@ -92,6 +92,10 @@ pub(crate) struct KeyMatcher {
     /// none of them cannot match, and is rejected without allocating.
     quick: Option<aho_corasick::AhoCorasick>,
     firsts: Vec<String>,
+    /// The first two bytes (ASCII, lowercase) of every entry of `firsts`,
+    /// as a bit table: a cheaper necessary condition checked before
+    /// `quick`. `None` when some entry is shorter or not ASCII.
+    pairs: Option<Box<[u128; 128]>>,
 }
 
 /// Lowercase alphanumerics of `s`, separators dropped.
@@ -145,6 +149,18 @@ impl KeyMatcher {
         if !first.is_empty() {
             self.firsts.push(first[..end].to_string());
         }
+        let mut pairs = Box::new([0u128; 128]);
+        let mut usable = true;
+        for f in &self.firsts {
+            match f.as_bytes() {
+                [a, b, ..] if a.is_ascii() && b.is_ascii() => {
+                    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+                    pairs[usize::from(a)] |= 1u128 << b;
+                }
+                _ => usable = false,
+            }
+        }
+        self.pairs = usable.then_some(pairs);
         let firsts = self.firsts.clone();
         self.quick = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
@@ -159,6 +175,15 @@ impl KeyMatcher {
 
     /// The rule of the first configured name `key` matches, if any.
     pub(crate) fn find(&self, key: &str) -> Option<usize> {
+        if let Some(pairs) = &self.pairs {
+            let hit = key.as_bytes().windows(2).any(|w| {
+                let (a, b) = (w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase());
+                a < 128 && b < 128 && pairs[usize::from(a)] & (1u128 << b) != 0
+            });
+            if !hit {
+                return None;
+            }
+        }
         if self.quick.as_ref().is_some_and(|q| !q.is_match(key)) {
             return None;
         }

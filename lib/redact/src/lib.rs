@@ -27,6 +27,7 @@
 
 mod config;
 mod engine;
+mod fast;
 mod json;
 pub mod keys;
 mod rules;
@@ -38,7 +39,7 @@ pub use config::{
     ConfigError, CustomPattern, RawBuiltin, RawKeys, RawPattern, RawRedactionConfig,
     RedactionConfig,
 };
-pub use engine::{Limits, Redactor};
+pub use engine::{Limits, Redacted, Redactor};
 pub use rules::{builtin_names, Action, DEFAULT_KEYS};
 
 /// Why a record could not be redacted. The record must be dropped.

@@ -199,7 +199,10 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "phone",
         regex: r"\+[1-9](?:[ .-]?(?:\([0-9]{1,4}\)|[0-9]{1,8})){1,6}",
-        prefilter: Prefilter::Regex(r"\+[1-9]"),
+        // The check wants at least eight digits; between two digits the
+        // regex allows at most `)`, one separator and `(`. (A bare `\+[1-9]`
+        // would fire on every `+10:00` time zone offset.)
+        prefilter: Prefilter::Regex(r"\+[1-9](?:[ .()-]{0,3}[0-9]){7}"),
         group: 0,
         check: Check::Phone,
         normalize: Normalize::Compact,
@@ -215,7 +218,10 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "ipv6",
         regex: r"(?i)(?:[0-9a-f]{0,4}:){2,7}(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-f]{1,4})?",
-        prefilter: Prefilter::Regex(r":[0-9A-Fa-f]{0,4}:"),
+        // An address that parses has a `::`, or at least six colons between
+        // groups of one to four hex digits. (A bare `:[0-9A-Fa-f]{0,4}:`
+        // would fire on every `12:30:45` time of day.)
+        prefilter: Prefilter::Regex(r"::|(?:[0-9A-Fa-f]{1,4}:){4}"),
         group: 0,
         check: Check::Ipv6,
         normalize: Normalize::Lower,

@@ -53,6 +53,9 @@ fn ip_addresses() {
         ("use std::io::Read", "use std::io::Read"),
         ("mac 00:1a:2b:3c:4d:5e", "mac 00:1a:2b:3c:4d:5e"),
         ("loopback ::1", "loopback ::1"),
+        // Full forms without `::` (the prefilter wants four groups).
+        ("fe80:0:0:0:0:0:0:1 up", "[REDACTED:ipv6] up"),
+        ("at 0:0:0:0:0:ffff:10.0.0.1", "at [REDACTED:ipv6]"),
     ]);
 }
 
@@ -169,6 +172,12 @@ fn phones_and_ibans() {
         ("call +44 20 7946 0958 now", "call [REDACTED:phone] now"),
         ("call +1 (415) 555-0100", "call [REDACTED:phone]"),
         ("shift +5 rows", "shift +5 rows"),
+        ("call +1-(415)-555-0100", "call [REDACTED:phone]"),
+        ("fr +33.1.23.45.67.89", "fr [REDACTED:phone]"),
+        (
+            "at 07:46:09+10:00 and +1234567",
+            "at 07:46:09+10:00 and +1234567",
+        ),
         (
             "payout to IBAN DE89370400440532013000",
             "payout to IBAN [REDACTED:iban]",

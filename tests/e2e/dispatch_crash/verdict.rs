@@ -8,6 +8,14 @@
 //! `due + TOLERANCE_MS`; when the router was down at some moment of
 //! `[due, due + TOLERANCE_MS]`, by `TOLERANCE_MS` after the restart that
 //! ended that outage ("fell due while the router was down").
+//!
+//! Duplicates: a page sent twice is a failure, except one resent because
+//! the router was killed while it was in flight — the receiver had
+//! answered, but the `kill -9` came within [`IN_FLIGHT_MS`] of that
+//! arrival, before the router could commit "delivered". No sender can
+//! tell that case from a lost request without an idempotent receiver
+//! (PagerDuty dedups it by `dedup_key`), so it is reported, not failed,
+//! as the metrics outage test allows "the batch in flight at the cut".
 
 use std::fmt::Write as _;
 
@@ -16,6 +24,9 @@ pub const TOLERANCE_MS: i64 = 2_000;
 /// How early a page may arrive (clock granularity; the core never fires
 /// before the deadline).
 pub const EARLY_MS: i64 = 100;
+/// How long after a page's arrival a kill counts as "while it was in
+/// flight" (response on the wire, then the fsync'd commit).
+pub const IN_FLIGHT_MS: i64 = 50;
 /// `after` of the second escalation step.
 pub const STEP1_AFTER_MS: i64 = 4_000;
 
@@ -155,6 +166,9 @@ pub struct Verdict {
     /// Distinct (receiver, step) pages delivered.
     pub pages: usize,
     pub duplicates: Vec<String>,
+    /// Pages sent twice because a kill hit while the first was in flight
+    /// (see the module docs): reported, not failed.
+    pub in_flight_repeats: Vec<String>,
     pub lost_pages: Vec<String>,
     pub unexpected_pages: Vec<String>,
     pub lost_resolves: Vec<String>,
@@ -228,12 +242,22 @@ impl Judge<'_> {
                                 rel(o.ready_at, t0)
                             )
                         });
-                    self.v.duplicates.push(format!(
+                    let line = format!(
                         "{} {what}: {n} pages at {} (due {}{kill})",
                         f.name,
                         times(arrivals, t0),
                         rel(due.0, t0)
-                    ));
+                    );
+                    let in_flight = n == 2
+                        && self
+                            .outages
+                            .iter()
+                            .any(|o| (0..=IN_FLIGHT_MS).contains(&(o.killed_at - arrivals[0])));
+                    if in_flight {
+                        self.v.in_flight_repeats.push(line);
+                    } else {
+                        self.v.duplicates.push(line);
+                    }
                 }
                 let first = arrivals.iter().copied().min().unwrap_or(0);
                 if self
@@ -495,8 +519,29 @@ mod tests {
     }
 
     fn check(f: &Facts, seen: &Seen, expect: [usize; 7]) {
-        let v = judge(f, seen, &[], 0);
+        check_with(f, seen, &[], expect, 0);
+    }
+
+    /// With outages; `in_flight` is the expected count of in-flight
+    /// repeats.
+    fn check_with(
+        f: &Facts,
+        seen: &Seen,
+        outages: &[Outage],
+        expect: [usize; 7],
+        in_flight: usize,
+    ) {
+        let v = judge(f, seen, outages, 0);
         assert_eq!(counts(&v), expect, "{v:#?}");
+        assert_eq!(v.in_flight_repeats.len(), in_flight, "{v:#?}");
+    }
+
+    fn kill(at: i64) -> Outage {
+        Outage {
+            killed_at: at,
+            spawned_at: at + 100,
+            ready_at: at + 300,
+        }
     }
 
     fn healthy(step1: bool) -> Seen {
@@ -524,6 +569,16 @@ mod tests {
         let mut dup = healthy(true);
         dup.pd_primary.push((PdAction::Trigger, 900));
         check(&long, &dup, [0, 1, 0, 0, 0, 0, 0]);
+        // A kill 20 ms after the first trigger arrived: the resend is the
+        // page in flight at the kill. 500 ms after: a real duplicate; so
+        // are three pages, or a kill before the first arrival.
+        let mut resent = healthy(true);
+        resent.pd_primary.push((PdAction::Trigger, 400));
+        check_with(&long, &resent, &[kill(120)], [0; 7], 1);
+        check_with(&long, &resent, &[kill(600)], [0, 1, 0, 0, 0, 0, 0], 0);
+        check_with(&long, &resent, &[kill(90)], [0, 1, 0, 0, 0, 0, 0], 0);
+        resent.pd_primary.push((PdAction::Trigger, 450));
+        check_with(&long, &resent, &[kill(120)], [0, 1, 0, 0, 0, 0, 0], 0);
         let mut reopened = healthy(true);
         reopened.pd_secondary.push((PdAction::Trigger, 8_000));
         check(&long, &reopened, [0, 1, 0, 0, 1, 0, 0]);

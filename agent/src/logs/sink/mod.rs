@@ -8,6 +8,7 @@
 //! - [`file`]: appends JSON lines to a file.
 //! - [`elasticsearch`]: Elasticsearch/OpenSearch `_bulk` (per-item results).
 //! - [`loki`]: Loki push API.
+//! - [`kafka`]: Kafka (librdkafka), acknowledged by delivery reports.
 //! - [`http`]: what the HTTP sinks share (client, retries, drops).
 //!
 //! The HTTP sinks retry inside `send` (only what is not yet durable) and
@@ -17,6 +18,7 @@
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+pub mod kafka;
 pub mod loki;
 
 use std::future::Future;
