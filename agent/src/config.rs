@@ -217,41 +217,22 @@ impl RawAgentConfig {
         let logs = match self.logs {
             None => None,
             Some(l) => {
-                let (sl, sc) = (l.referenced.line(), l.referenced.column());
-                Some(l.value.validate(name).map_err(|e| {
-                    // Errors without a position of their own point at the
-                    // section.
-                    let (line, col) = if e.line <= 1 && e.col <= 1 {
-                        (sl, sc)
-                    } else {
-                        (e.line, e.col)
-                    };
-                    ConfigError::Invalid {
-                        path: name.to_string(),
-                        line,
-                        col,
-                        msg: e.msg,
-                    }
-                })?)
+                let at = (l.referenced.line(), l.referenced.column());
+                Some(
+                    l.value
+                        .validate(name)
+                        .map_err(|e| section_error(name, at, (e.line, e.col), e.msg))?,
+                )
             }
         };
         let traces = match self.traces {
             None => None,
             Some(t) => {
-                let (sl, sc) = (t.referenced.line(), t.referenced.column());
-                let mut tc = t.value.validate(name).map_err(|e| {
-                    let (line, col) = if e.line <= 1 && e.col <= 1 {
-                        (sl, sc)
-                    } else {
-                        (e.line, e.col)
-                    };
-                    ConfigError::Invalid {
-                        path: name.to_string(),
-                        line,
-                        col,
-                        msg: e.msg,
-                    }
-                })?;
+                let at = (t.referenced.line(), t.referenced.column());
+                let mut tc = t
+                    .value
+                    .validate(name)
+                    .map_err(|e| section_error(name, at, (e.line, e.col), e.msg))?;
                 if tc.redaction.is_none() {
                     tc.redaction = Some(
                         logs.as_ref()
@@ -271,5 +252,17 @@ impl RawAgentConfig {
             self_scrape_interval,
             remote_write,
         })
+    }
+}
+
+/// A section's validation error at its own position, or at the section
+/// (`section`: line, column) when it has none of its own.
+fn section_error(name: &str, section: (u64, u64), at: (u64, u64), msg: String) -> ConfigError {
+    let (line, col) = if at.0 <= 1 && at.1 <= 1 { section } else { at };
+    ConfigError::Invalid {
+        path: name.to_string(),
+        line,
+        col,
+        msg,
     }
 }
