@@ -115,6 +115,15 @@ fn alert_problems(
             "{alert}: severity label {other:?} is not one of {SEVERITIES:?}"
         )),
     }
+    // SPEC §5: a `severity` annotation; the label of the same value is
+    // what routes and escalation policies match on.
+    if annotations.get("severity") != labels.get("severity") {
+        p.push(format!(
+            "{alert}: severity annotation {:?} differs from its label {:?}",
+            annotations.get("severity"),
+            labels.get("severity")
+        ));
+    }
     for a in ["summary", "description", "runbook_url"] {
         if annotations.get(a).is_none_or(|v| v.trim().is_empty()) {
             p.push(format!("{alert}: no `{a}` annotation"));
@@ -220,12 +229,17 @@ fn alert_checker_reports_each_problem() {
         ("Thin".to_string(), "- **Causes:** x\n".to_string()),
     ]);
     let runbooks = BTreeMap::from([("r.md".to_string(), sections)]);
-    let ann = |url: &str| {
-        BTreeMap::from([
+    // Annotations with a severity (none when `s` is empty) and a runbook.
+    let ann = |s: &str, url: &str| {
+        let mut a = BTreeMap::from([
             ("summary".to_string(), "s".to_string()),
             ("description".to_string(), "d".to_string()),
             ("runbook_url".to_string(), url.to_string()),
-        ])
+        ]);
+        if !s.is_empty() {
+            a.insert("severity".to_string(), s.to_string());
+        }
+        a
     };
     let sev = |s: &str| BTreeMap::from([("severity".to_string(), s.to_string())]);
     let check = |alert: &str, labels, annotations, want: &[&str]| {
@@ -236,37 +250,54 @@ fn alert_checker_reports_each_problem() {
         }
     };
     let url = |a: &str| format!("{RUNBOOK_BASE}r.md#{a}");
-    check("Good", sev("high"), ann(&url("good")), &[]);
-    check("Good", sev("page"), ann(&url("good")), &["severity label"]);
+    check("Good", sev("high"), ann("high", &url("good")), &[]);
     check(
         "Good",
-        BTreeMap::new(),
-        ann(&url("good")),
+        sev("page"),
+        ann("page", &url("good")),
         &["severity label"],
     );
     check(
         "Good",
-        sev("low"),
         BTreeMap::new(),
-        &["summary", "description", "runbook_url"],
+        ann("", &url("good")),
+        &["severity label"],
     );
-    check("Good", sev("low"), ann(&url("other")), &["anchor"]);
+    check(
+        "Good",
+        sev("high"),
+        ann("", &url("good")),
+        &["severity annotation"],
+    );
+    check(
+        "Good",
+        sev("high"),
+        ann("low", &url("good")),
+        &["severity annotation"],
+    );
     check(
         "Good",
         sev("low"),
-        ann("https://example.com/x"),
+        sev("low"),
+        &["summary", "description", "runbook_url"],
+    );
+    check("Good", sev("low"), ann("low", &url("other")), &["anchor"]);
+    check(
+        "Good",
+        sev("low"),
+        ann("low", "https://example.com/x"),
         &["is not"],
     );
     check(
         "Missing",
         sev("low"),
-        ann(&url("missing")),
+        ann("low", &url("missing")),
         &["no `## Missing` section"],
     );
     check(
         "Thin",
         sev("low"),
-        ann(&url("thin")),
+        ann("low", &url("thin")),
         &["Checks", "Resolution", "Escalate"],
     );
 }
