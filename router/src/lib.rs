@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod notify;
 pub mod promtool;
+pub mod query_api;
 pub mod rules;
 pub mod server;
 pub mod state;

@@ -5,6 +5,9 @@
 //! - `POST /api/v1/write`: remote_write 1.0 ([`crate::ingest`]);
 //! - `GET /api/v1/alerts`: active alerts in Prometheus's API format (so
 //!   Grafana and the comparison harness can read them);
+//! - the Prometheus query API ([`crate::query_api`]): `query`,
+//!   `query_range`, `series`, `labels`, `label/{name}/values`, so a
+//!   Grafana Prometheus data source can point at the router;
 //! - `GET /metrics`: the router's own metrics;
 //! - `GET /-/healthy`, `GET /-/ready`: probes;
 //! - `POST /-/reload`: reload rule files and `alertmanager.yml` (as
@@ -146,6 +149,11 @@ pub async fn run(
             dispatch: started.reloader.clone(),
         })
         .merge(ingest::routes(ingest_state))
+        .merge(crate::query_api::routes(crate::query_api::QueryState {
+            store: store.clone(),
+            engine: Arc::new(crate::query_api::default_engine()),
+            now: Arc::new(system_clock),
+        }))
         .merge(crate::dispatch::api::routes(started.api.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(cfg.max_request_bytes));
 

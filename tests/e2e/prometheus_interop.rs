@@ -5,12 +5,17 @@
 //! router's `/api/v1/write`; the router evaluates `up{job="prometheus"}`
 //! from those samples, so the `PromUp` alert firing proves the samples
 //! arrived, were decoded and stored under the right labels.
+//!
+//! Then the router's Prometheus query API answers the same instant, range,
+//! series and label queries as that Prometheus does on the same data.
 
 use std::process::Command;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::harness::{
-    free_port, get_text, http, metric_samples, peer, Proc, Router, START_TIMEOUT,
+    free_port, get_text, http, metric_samples, now_ms, peer, Proc, Router, START_TIMEOUT,
 };
 
 const PROM_UP: &str = "\
@@ -85,4 +90,104 @@ fn router_accepts_remote_write_from_prometheus() {
         "the router refused some of Prometheus's writes: {refused:?}\n--- router stderr ---\n{}",
         r.log()
     );
+
+    query_api_agrees_with_prometheus(&client, r.port, prom_port);
+}
+
+/// `GET http://127.0.0.1:port<path>?<params>` as JSON.
+fn api(
+    client: &reqwest::blocking::Client,
+    port: u16,
+    path: &str,
+    params: &[(&str, String)],
+) -> Value {
+    let url = format!("http://127.0.0.1:{port}{path}?{params:?}");
+    let resp = client
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .query(params)
+        .send()
+        .expect("query API request");
+    let status = resp.status();
+    let body: Value = resp.json().expect("query API JSON");
+    assert!(status.is_success(), "{url}: {status} {body}");
+    assert_eq!(body["status"], "success", "{url}: {body}");
+    body["data"].clone()
+}
+
+/// A result with its series sorted by labels (the API's order is not
+/// specified for vectors).
+fn sorted(mut v: Value) -> Value {
+    if let Some(a) = v.as_array_mut() {
+        a.sort_by_key(|s| s.to_string());
+    } else if matches!(v["resultType"].as_str(), Some("vector" | "matrix")) {
+        if let Some(a) = v["result"].as_array_mut() {
+            a.sort_by_key(|s| s["metric"].to_string());
+        }
+    }
+    v
+}
+
+fn query_api_agrees_with_prometheus(client: &reqwest::blocking::Client, ours: u16, prom: u16) {
+    // A few seconds of history on both sides, then a moment both have.
+    std::thread::sleep(Duration::from_secs(5));
+    let t = (now_ms() - 2_000) / 1000;
+    for q in [
+        r#"up{job="prometheus"}"#,
+        r#"count by (job) (up{job="prometheus"})"#,
+        r#"prometheus_build_info{job="prometheus"}"#,
+        r#"up{job="prometheus"} * 2 + 0.5"#,
+        r#"absent(up{job="nope"})"#,
+        "scalar(vector(3))",
+        r#"up{job="nope"}"#,
+    ] {
+        let p = [("query", q.to_string()), ("time", t.to_string())];
+        let (a, b) = (
+            sorted(api(client, ours, "/api/v1/query", &p)),
+            sorted(api(client, prom, "/api/v1/query", &p)),
+        );
+        assert_eq!(a, b, "instant {q} at {t}: ours vs Prometheus");
+    }
+    let p = [
+        ("query", r#"up{job="prometheus"}"#.to_string()),
+        ("start", (t - 3).to_string()),
+        ("end", t.to_string()),
+        ("step", "1".to_string()),
+    ];
+    let (a, b) = (
+        sorted(api(client, ours, "/api/v1/query_range", &p)),
+        sorted(api(client, prom, "/api/v1/query_range", &p)),
+    );
+    assert_eq!(a, b, "range query: ours vs Prometheus");
+    assert_eq!(a["result"][0]["values"].as_array().map(Vec::len), Some(4));
+    let p = [
+        ("match[]", r#"up{job="prometheus"}"#.to_string()),
+        ("start", (t - 3).to_string()),
+        ("end", t.to_string()),
+    ];
+    assert_eq!(
+        sorted(api(client, ours, "/api/v1/series", &p)),
+        sorted(api(client, prom, "/api/v1/series", &p)),
+        "series"
+    );
+    let jobs = api(client, ours, "/api/v1/label/job/values", &[]);
+    assert!(
+        jobs.as_array()
+            .is_some_and(|j| j.iter().any(|v| v == "prometheus")),
+        "job values: {jobs}"
+    );
+    let names = api(client, ours, "/api/v1/labels", &[]);
+    assert!(
+        names
+            .as_array()
+            .is_some_and(|n| n.iter().any(|v| v == "__name__")),
+        "label names: {names}"
+    );
+    // Bad input: Prometheus's error shape.
+    let resp = client
+        .get(format!("http://127.0.0.1:{ours}/api/v1/query?query=sum(up"))
+        .send()
+        .expect("bad query");
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().expect("error JSON");
+    assert_eq!(body["errorType"], "bad_data", "{body}");
 }
