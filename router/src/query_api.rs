@@ -20,14 +20,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value as Json_};
 use watchfire_promql::ast::Expr;
-use watchfire_promql::eval::{Engine, EngineOptions, Value};
+use watchfire_promql::eval::{Engine, EngineOptions, EvalError, QueryResult, Value};
 use watchfire_promql::gofmt::format_float;
 use watchfire_promql::storage::{Series, Storage};
 use watchfire_promql::{Labels, MatchOp, Matcher};
@@ -212,124 +212,92 @@ fn success(data: Json_, warnings: Vec<String>) -> Response {
     Json(body).into_response()
 }
 
-/// Runs blocking PromQL work off the async workers.
+/// Runs blocking work (PromQL, store scans) off the async workers.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         kind: "internal",
         msg: e.to_string(),
-    })
+    })?
 }
 
-fn content_type(h: &axum::http::HeaderMap) -> Option<String> {
-    h.get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = ApiError;
 
-async fn query(
-    State(st): State<QueryState>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::read(
-        &method,
-        raw.as_deref(),
-        content_type(&headers).as_deref(),
-        &body,
-    );
-    let run = || -> Result<(Expr, i64, String), ApiError> {
-        let expr = parse_query(&p)?;
-        let t = time_or(&p, "time", (st.now)())?;
-        Ok((expr, t, p.get("query").unwrap_or("").to_string()))
-    };
-    let (expr, t, text) = match run() {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let (store, engine) = (st.store.clone(), st.engine.clone());
-    match blocking(move || engine.instant(&*store, &expr, t)).await {
-        Ok(Ok(r)) => success(
-            value_json(&r.value),
-            r.annotations.iter().map(|a| a.render(&text)).collect(),
-        ),
-        Ok(Err(e)) => execution(e),
-        Err(e) => e.into_response(),
+    /// The query string and, for a form POST, the body.
+    async fn from_request(req: Request, state: &S) -> Result<Params, ApiError> {
+        let method = req.method().clone();
+        let raw = req.uri().query().map(str::to_string);
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| bad_data(e.body_text()))?;
+        Ok(Params::read(
+            &method,
+            raw.as_deref(),
+            content_type.as_deref(),
+            &body,
+        ))
     }
 }
 
-fn execution(e: watchfire_promql::eval::EvalError) -> Response {
-    ApiError {
+/// An evaluation's answer, its annotations rendered against `text`.
+fn evaluated(r: Result<QueryResult, EvalError>, text: &str) -> Result<Response, ApiError> {
+    let r = r.map_err(|e| ApiError {
         status: StatusCode::UNPROCESSABLE_ENTITY,
         kind: "execution",
         msg: e.to_string(),
-    }
-    .into_response()
+    })?;
+    Ok(success(
+        value_json(&r.value),
+        r.annotations.iter().map(|a| a.render(text)).collect(),
+    ))
 }
 
-async fn query_range(
-    State(st): State<QueryState>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::read(
-        &method,
-        raw.as_deref(),
-        content_type(&headers).as_deref(),
-        &body,
-    );
-    let run = || -> Result<(Expr, i64, i64, i64, String), ApiError> {
-        let expr = parse_query(&p)?;
-        let need = |n: &str| {
-            p.get(n)
-                .ok_or_else(|| bad_data(format!("invalid parameter {n:?}: missing")))
-        };
-        let start = parse_time("start", need("start")?)?;
-        let end = parse_time("end", need("end")?)?;
-        let step = parse_step(need("step")?)?;
-        if end < start {
-            return Err(bad_data(
-                "invalid parameter \"end\": end timestamp must not be before start time",
-            ));
-        }
-        if step <= 0 {
-            return Err(bad_data(
-                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
-            ));
-        }
-        // Prometheus's limit: at most 11,000 points per series.
-        if (end - start) / step > 11_000 {
-            return Err(bad_data(
-                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
-            ));
-        }
-        Ok((
-            expr,
-            start,
-            end,
-            step,
-            p.get("query").unwrap_or("").to_string(),
-        ))
-    };
-    let (expr, start, end, step, text) = match run() {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
+async fn query(State(st): State<QueryState>, p: Params) -> Result<Response, ApiError> {
+    let expr = parse_query(&p)?;
+    let t = time_or(&p, "time", (st.now)())?;
+    let text = p.get("query").unwrap_or("").to_string();
     let (store, engine) = (st.store.clone(), st.engine.clone());
-    match blocking(move || engine.range(&*store, &expr, start, end, step)).await {
-        Ok(Ok(r)) => success(
-            value_json(&r.value),
-            r.annotations.iter().map(|a| a.render(&text)).collect(),
-        ),
-        Ok(Err(e)) => execution(e),
-        Err(e) => e.into_response(),
+    let r = blocking(move || Ok(engine.instant(&*store, &expr, t))).await?;
+    evaluated(r, &text)
+}
+
+async fn query_range(State(st): State<QueryState>, p: Params) -> Result<Response, ApiError> {
+    let expr = parse_query(&p)?;
+    let need = |n: &str| {
+        p.get(n)
+            .ok_or_else(|| bad_data(format!("invalid parameter {n:?}: missing")))
+    };
+    let start = parse_time("start", need("start")?)?;
+    let end = parse_time("end", need("end")?)?;
+    let step = parse_step(need("step")?)?;
+    if end < start {
+        return Err(bad_data(
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ));
     }
+    if step <= 0 {
+        return Err(bad_data(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    // Prometheus's limit: at most 11,000 points per series.
+    if (end - start) / step > 11_000 {
+        return Err(bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let text = p.get("query").unwrap_or("").to_string();
+    let (store, engine) = (st.store.clone(), st.engine.clone());
+    let r = blocking(move || Ok(engine.range(&*store, &expr, start, end, step))).await?;
+    evaluated(r, &text)
 }
 
 /// The series matching any `match[]` selector (all series when there is
@@ -368,77 +336,39 @@ fn select(st: &QueryState, p: &Params, required: bool) -> Result<Vec<Labels>, Ap
     Ok(out)
 }
 
-async fn series(
-    State(st): State<QueryState>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::read(
-        &method,
-        raw.as_deref(),
-        content_type(&headers).as_deref(),
-        &body,
-    );
-    match blocking(move || select(&st, &p, true)).await {
-        Ok(Ok(v)) => success(Json_::Array(v.iter().map(labels_json).collect()), vec![]),
-        Ok(Err(e)) | Err(e) => e.into_response(),
-    }
+/// Sorted, distinct, non-empty strings.
+fn distinct(mut v: Vec<String>) -> Json_ {
+    v.retain(|s| !s.is_empty());
+    v.sort();
+    v.dedup();
+    json!(v)
 }
 
-async fn labels(
-    State(st): State<QueryState>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = Params::read(
-        &method,
-        raw.as_deref(),
-        content_type(&headers).as_deref(),
-        &body,
-    );
-    let names = move || {
-        select(&st, &p, false).map(|sets| {
-            let mut n: Vec<String> = sets
-                .iter()
-                .flat_map(|l| l.iter().map(|l| l.name.clone()))
-                .collect();
-            n.sort();
-            n.dedup();
-            n
-        })
-    };
-    match blocking(names).await {
-        Ok(Ok(v)) => success(json!(v), vec![]),
-        Ok(Err(e)) | Err(e) => e.into_response(),
-    }
+async fn series(State(st): State<QueryState>, p: Params) -> Result<Response, ApiError> {
+    let sets = blocking(move || select(&st, &p, true)).await?;
+    Ok(success(
+        Json_::Array(sets.iter().map(labels_json).collect()),
+        vec![],
+    ))
+}
+
+async fn labels(State(st): State<QueryState>, p: Params) -> Result<Response, ApiError> {
+    let sets = blocking(move || select(&st, &p, false)).await?;
+    let names = sets
+        .iter()
+        .flat_map(|l| l.iter().map(|l| l.name.clone()))
+        .collect();
+    Ok(success(distinct(names), vec![]))
 }
 
 async fn label_values(
     State(st): State<QueryState>,
     Path(name): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let p = Params::read(&Method::GET, raw.as_deref(), None, &[]);
-    let values = move || {
-        select(&st, &p, false).map(|sets| {
-            let mut v: Vec<String> = sets
-                .iter()
-                .map(|l| l.get(&name).to_string())
-                .filter(|v| !v.is_empty())
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        })
-    };
-    match blocking(values).await {
-        Ok(Ok(v)) => success(json!(v), vec![]),
-        Ok(Err(e)) | Err(e) => e.into_response(),
-    }
+    p: Params,
+) -> Result<Response, ApiError> {
+    let sets = blocking(move || select(&st, &p, false)).await?;
+    let values = sets.iter().map(|l| l.get(&name).to_string()).collect();
+    Ok(success(distinct(values), vec![]))
 }
 
 async fn buildinfo() -> Response {

@@ -128,8 +128,22 @@ fn sorted(mut v: Value) -> Value {
 }
 
 fn query_api_agrees_with_prometheus(client: &reqwest::blocking::Client, ours: u16, prom: u16) {
-    // A few seconds of history on both sides, then a moment both have.
-    std::thread::sleep(Duration::from_secs(5));
+    // A few seconds of history on the router (Prometheus has at least as
+    // much), then a moment both have.
+    let history = [(
+        "query",
+        r#"count_over_time(up{job="prometheus"}[10s])"#.to_string(),
+    )];
+    crate::harness::wait_until(
+        "8 s of history on the router",
+        Duration::from_secs(30),
+        || {
+            let n = api(client, ours, "/api/v1/query", &history)["result"][0]["value"][1]
+                .as_str()
+                .and_then(|v| v.parse::<f64>().ok())?;
+            (n >= 8.0).then_some(())
+        },
+    );
     let t = (now_ms() - 2_000) / 1000;
     for q in [
         r#"up{job="prometheus"}"#,
