@@ -3,7 +3,9 @@
 //!
 //! Phases, each run against both sides in turn:
 //! 1. **Throughput**: 100,000 distinct alerts posted to `POST /api/v2/alerts`
-//!    in batches of 64 from 4 client threads; alerts/s per side. The route
+//!    in batches of 64 over N keep-alive connections (`AM_COMPARE_CLIENTS`,
+//!    default 4 and 64; each side fresh per count); alerts/s and the
+//!    server's CPU-seconds per side. The route
 //!    they hit has a receiver with no integrations, so neither side sends.
 //! 2. **Memory**: peak RSS (`VmHWM`) with those 100,000 alerts active.
 //! 3. **Latency**: 300 alerts, one at a time, on a route with
@@ -27,9 +29,15 @@ use std::time::{Duration, Instant};
 
 use proc_util::{free_port, Proc};
 
-const ALERTS: usize = 100_000;
+/// Distinct alerts in phase 1 (`AM_COMPARE_ALERTS` overrides, e.g. for a
+/// longer profile).
+fn alerts() -> usize {
+    std::env::var("AM_COMPARE_ALERTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
 const BATCH: usize = 64;
-const THREADS: usize = 4;
 const LATENCY_ALERTS: usize = 300;
 
 fn am_yml(hook_port: u16) -> String {
@@ -224,23 +232,101 @@ fn batch_json(start: usize, n: usize) -> String {
     s
 }
 
-/// Phase 1: returns alerts/s.
-fn throughput(side: &Side) -> f64 {
-    let batches = ALERTS.div_ceil(BATCH);
-    let bodies: Vec<String> = (0..batches)
-        .map(|b| batch_json(b * BATCH, BATCH.min(ALERTS - b * BATCH)))
+/// One keep-alive HTTP/1.1 connection that POSTs prepared bodies and
+/// reads the answers: a lean client, so the harness takes as little of the
+/// 2 cores from the server under test as it can (both sides get the same).
+struct RawClient {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawClient {
+    fn connect(base: &str) -> RawClient {
+        let addr = base.trim_start_matches("http://");
+        let stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        RawClient {
+            stream,
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Sends a prepared request and returns the status code.
+    fn roundtrip(&mut self, request: &[u8]) -> u16 {
+        self.stream.write_all(request).expect("write request");
+        self.buf.clear();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = self.stream.read(&mut chunk).expect("read response");
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let chunked = head.contains("transfer-encoding: chunked");
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let done = |b: &[u8]| {
+            let body = &b[head_end..];
+            if chunked {
+                body.ends_with(b"0\r\n\r\n")
+            } else {
+                body.len() >= len
+            }
+        };
+        while !done(&self.buf) {
+            let n = self.stream.read(&mut chunk).expect("read body");
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        status
+    }
+}
+
+fn request_bytes(side: &Side, body: &str) -> Vec<u8> {
+    let mut r = format!(
+        "POST /api/v2/alerts HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = &side.token {
+        r.push_str(&format!("authorization: Bearer {t}\r\n"));
+    }
+    r.push_str("\r\n");
+    let mut v = r.into_bytes();
+    v.extend_from_slice(body.as_bytes());
+    v
+}
+
+/// Phase 1: alerts/s and the server's CPU-seconds over the phase.
+fn throughput(side: &Side, clients: usize) -> (f64, f64) {
+    let total = alerts();
+    let batches = total.div_ceil(BATCH);
+    let requests: Vec<Vec<u8>> = (0..batches)
+        .map(|b| request_bytes(side, &batch_json(b * BATCH, BATCH.min(total - b * BATCH))))
         .collect();
-    let bodies = Arc::new(bodies);
+    let requests = Arc::new(requests);
+    let tck = proc_util::clk_tck();
+    let cpu0 = proc_util::cpu_ticks(side.pid);
     let start = Instant::now();
-    let handles: Vec<_> = (0..THREADS)
+    let handles: Vec<_> = (0..clients)
         .map(|t| {
-            let bodies = bodies.clone();
+            let requests = requests.clone();
             let base = side.base.clone();
-            let token = side.token.clone();
             std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::new();
-                for b in (t..bodies.len()).step_by(THREADS) {
-                    post(&client, &base, token.as_deref(), bodies[b].clone());
+                let mut c = RawClient::connect(&base);
+                for b in (t..requests.len()).step_by(clients) {
+                    let status = c.roundtrip(&requests[b]);
+                    assert_eq!(status, 200, "{base}: batch {b} answered {status}");
                 }
             })
         })
@@ -248,7 +334,9 @@ fn throughput(side: &Side) -> f64 {
     for h in handles {
         h.join().expect("client thread");
     }
-    ALERTS as f64 / start.elapsed().as_secs_f64()
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = (proc_util::cpu_ticks(side.pid) - cpu0) as f64 / tck;
+    (total as f64 / secs, cpu)
 }
 
 /// Phase 3: p50 and p99 in ms.
@@ -280,50 +368,98 @@ fn latency(side: &Side, seen: &Arc<Mutex<HashMap<String, Instant>>>) -> (f64, f6
     (q(0.5), q(0.99))
 }
 
+/// Client counts for phase 1 (`AM_COMPARE_CLIENTS`, comma-separated;
+/// default 4 and 64: a few Prometheus servers, and many).
+fn client_counts() -> Vec<usize> {
+    std::env::var("AM_COMPARE_CLIENTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![4, 64])
+}
+
+struct Row {
+    name: &'static str,
+    clients: usize,
+    tput: f64,
+    cpu: f64,
+    hwm_kb: u64,
+    latency: Option<(f64, f64)>,
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
     let (hook_port, seen) = start_collector();
-    let cfg = dir.path().join("alertmanager.yml");
-    std::fs::write(&cfg, am_yml(hook_port)).expect("alertmanager.yml");
     let client = reqwest::blocking::Client::new();
+    let counts = client_counts();
 
-    let mut rows = Vec::new();
-    for which in ["alertmanager", "watchfire"] {
-        let side = if which == "alertmanager" {
-            start_alertmanager(dir.path(), &cfg)
-        } else {
-            start_watchfire(dir.path(), &cfg)
-        };
-        wait_ready(&client, &format!("{}/-/ready", side.base));
-        let idle_kb = hwm_kb(side.pid);
-        let tput = throughput(&side);
-        // Let background work (grouping, GC) settle, then read the peak.
-        std::thread::sleep(Duration::from_secs(3));
-        let hwm = hwm_kb(side.pid);
-        let (p50, p99) = latency(&side, &seen);
-        eprintln!(
-            "{}: {tput:.0} alerts/s, VmHWM {:.1} MiB (idle {:.1} MiB), latency p50 {p50:.1} ms p99 {p99:.1} ms",
-            side.name,
-            hwm as f64 / 1024.0,
-            idle_kb as f64 / 1024.0
-        );
-        rows.push((side.name, tput, hwm, p50, p99));
+    let mut rows: Vec<Row> = Vec::new();
+    for (round, &clients) in counts.iter().enumerate() {
+        let sides = std::env::var("AM_COMPARE_SIDES")
+            .unwrap_or_else(|_| "alertmanager,watchfire".to_string());
+        for which in ["alertmanager", "watchfire"] {
+            if !sides.contains(which) {
+                continue;
+            }
+            let dir = tempfile::tempdir().expect("tempdir");
+            let cfg = dir.path().join("alertmanager.yml");
+            std::fs::write(&cfg, am_yml(hook_port)).expect("alertmanager.yml");
+            let side = if which == "alertmanager" {
+                start_alertmanager(dir.path(), &cfg)
+            } else {
+                start_watchfire(dir.path(), &cfg)
+            };
+            wait_ready(&client, &format!("{}/-/ready", side.base));
+            let idle_kb = hwm_kb(side.pid);
+            let (tput, cpu) = throughput(&side, clients);
+            // Let background work (grouping, GC) settle, then read the peak.
+            std::thread::sleep(Duration::from_secs(3));
+            let hwm = hwm_kb(side.pid);
+            let latency = (round == 0).then(|| latency(&side, &seen));
+            eprintln!(
+                "{} ({clients} clients): {tput:.0} alerts/s, {cpu:.2} CPU-s, VmHWM {:.1} MiB (idle {:.1} MiB), latency {latency:?}",
+                side.name,
+                hwm as f64 / 1024.0,
+                idle_kb as f64 / 1024.0
+            );
+            rows.push(Row {
+                name: side.name,
+                clients,
+                tput,
+                cpu,
+                hwm_kb: hwm,
+                latency,
+            });
+        }
     }
-    println!("| | alerts/s (POST, batches of {BATCH}, {THREADS} clients) | peak RSS, {ALERTS} active alerts | latency p50 | latency p99 |");
-    println!("|---|---:|---:|---:|---:|");
-    for (name, t, h, p50, p99) in &rows {
+    println!("| | clients | alerts/s (POST, batches of {BATCH}) | server CPU-s | alerts per CPU-s | peak RSS, {} active alerts | latency p50 | latency p99 |", alerts());
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let (p50, p99) = r
+            .latency
+            .map(|(a, b)| (format!("{a:.1} ms"), format!("{b:.1} ms")))
+            .unwrap_or_default();
         println!(
-            "| {name} | {t:.0} | {:.1} MiB | {p50:.1} ms | {p99:.1} ms |",
-            *h as f64 / 1024.0
+            "| {} | {} | {:.0} | {:.2} | {:.0} | {:.1} MiB | {p50} | {p99} |",
+            r.name,
+            r.clients,
+            r.tput,
+            r.cpu,
+            alerts() as f64 / r.cpu.max(0.01),
+            r.hwm_kb as f64 / 1024.0
         );
     }
-    let (am, wf) = (&rows[0], &rows[1]);
-    println!(
-        "| **ratio watchfire / alertmanager** | **{:.1}×** | **{:.2}×** | | |",
-        wf.1 / am.1,
-        wf.2 as f64 / am.2 as f64
-    );
+    for pair in rows.chunks(2) {
+        if let [am, wf] = pair {
+            println!(
+                "| **ratio watchfire / alertmanager** | {} | **{:.1}×** | | **{:.1}×** | **{:.2}×** | | |",
+                am.clients,
+                wf.tput / am.tput,
+                am.cpu / wf.cpu.max(0.01),
+                wf.hwm_kb as f64 / am.hwm_kb as f64
+            );
+        }
+    }
 }

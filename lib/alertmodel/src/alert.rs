@@ -68,9 +68,6 @@ impl Alert {
 
     /// The `alertname` label, or "" when absent.
     pub fn name(&self) -> &str {
-        self.labels
-            .get("alertname")
-            .map(String::as_str)
-            .unwrap_or("")
+        self.labels.get("alertname").unwrap_or("")
     }
 }

@@ -136,7 +136,7 @@ impl Matcher {
 
     /// Whether the label set satisfies the matcher (an absent label is "").
     pub fn matches_labels(&self, ls: &LabelSet) -> bool {
-        self.matches(ls.get(&self.name).map(String::as_str).unwrap_or(""))
+        self.matches(ls.get(&self.name).unwrap_or(""))
     }
 }
 

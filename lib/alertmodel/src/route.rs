@@ -46,7 +46,7 @@ impl RouteOpts {
             GroupBy::All => labels.clone(),
             GroupBy::Labels(names) => names
                 .iter()
-                .filter_map(|n| labels.get(n).map(|v| (n.clone(), v.clone())))
+                .filter_map(|n| labels.get(n).map(|v| (n.as_str(), v)))
                 .collect(),
         }
     }

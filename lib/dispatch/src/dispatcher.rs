@@ -36,7 +36,7 @@ pub struct Dispatcher {
     pub(crate) silences: Silences,
     pub(crate) groups: HashMap<String, Group>,
     /// Fingerprint → keys of the groups holding the alert.
-    pub(crate) alert_groups: HashMap<u64, Vec<String>>,
+    pub(crate) alert_groups: HashMap<u64, Vec<Arc<str>>>,
     pub(crate) flush_timers: BTreeSet<(i64, String)>,
     pub(crate) nflog: HashMap<String, NflogEntry>,
     pub(crate) escalations: HashMap<String, Escalation>,
@@ -111,22 +111,27 @@ impl Dispatcher {
             // A group's record holds its timers, not its alerts: it is
             // written when the group is made or its next flush moves.
             let mut changed = false;
-            let g = self.groups.entry(key.clone()).or_insert_with(|| {
+            if !self.groups.contains_key(&key) {
                 changed = true;
-                let g = Group::new(key.clone(), route.clone(), labels, now);
+                let g = Group::new(Arc::from(key.as_str()), route.clone(), labels, now);
                 self.flush_timers.insert((g.next_flush, key.clone()));
-                g
-            });
+                self.groups.insert(key.clone(), g);
+            }
+            let Some(g) = self.groups.get_mut(&key) else {
+                continue;
+            };
             let before = g.next_flush;
             g.insert(fp, alert, now);
+            let shared = g.key.clone();
             if g.next_flush != before {
                 changed = true;
+                let next = g.next_flush;
                 self.flush_timers.remove(&(before, key.clone()));
-                self.flush_timers.insert((g.next_flush, key.clone()));
+                self.flush_timers.insert((next, key.clone()));
             }
             let keys = self.alert_groups.entry(fp).or_default();
-            if !keys.contains(&key) {
-                keys.push(key.clone());
+            if !keys.contains(&shared) {
+                keys.push(shared);
             }
             if changed {
                 self.dirty.insert((Table::Group, key));
@@ -142,7 +147,7 @@ impl Dispatcher {
         }
         let orphan = match self.alert_groups.get_mut(&fp) {
             Some(keys) => {
-                keys.retain(|k| k != key);
+                keys.retain(|k| &**k != key);
                 keys.is_empty()
             }
             None => true,

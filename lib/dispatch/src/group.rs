@@ -64,7 +64,8 @@ impl DispatchConfig {
 /// One aggregation group.
 #[derive(Debug, Clone)]
 pub struct Group {
-    pub key: String,
+    /// Shared with the per-alert index of the groups holding each alert.
+    pub key: Arc<str>,
     pub route: Arc<RouteOpts>,
     pub labels: LabelSet,
     pub alerts: BTreeSet<u64>,
@@ -74,7 +75,7 @@ pub struct Group {
 }
 
 impl Group {
-    pub fn new(key: String, route: Arc<RouteOpts>, labels: LabelSet, now: i64) -> Group {
+    pub fn new(key: Arc<str>, route: Arc<RouteOpts>, labels: LabelSet, now: i64) -> Group {
         let next_flush = now + route.group_wait;
         Group {
             key,
@@ -98,7 +99,7 @@ impl Group {
 
     pub fn record(&self) -> GroupRecord {
         GroupRecord {
-            key: self.key.clone(),
+            key: self.key.to_string(),
             labels: self.labels.clone(),
             receiver: self.route.receiver.clone(),
             next_flush: self.next_flush,

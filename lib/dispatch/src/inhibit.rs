@@ -39,7 +39,7 @@ struct Rule {
 }
 
 fn value<'a>(labels: &'a LabelSet, name: &str) -> &'a str {
-    labels.get(name).map(String::as_str).unwrap_or("")
+    labels.get(name).unwrap_or("")
 }
 
 fn key_hash(equal: &[String], labels: &LabelSet) -> u64 {

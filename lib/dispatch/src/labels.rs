@@ -63,7 +63,7 @@ pub fn labelset_before(a: &LabelSet, b: &LabelSet) -> bool {
     if a.len() != b.len() {
         return a.len() < b.len();
     }
-    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    let mut names: Vec<&str> = a.keys().chain(b.keys()).collect();
     names.sort();
     for n in names {
         let Some(x) = a.get(n) else { return true };

@@ -88,13 +88,13 @@ pub fn prepare(
         return Err(AlertValidationError::EndsBeforeStarts);
     }
     if let Some(n) = labels.keys().find(|n| !valid_label_name(n)) {
-        return Err(AlertValidationError::InvalidLabelName(n.clone()));
+        return Err(AlertValidationError::InvalidLabelName(n.to_string()));
     }
     if labels.is_empty() {
         return Err(AlertValidationError::NoLabels);
     }
     if let Some(n) = p.annotations.keys().find(|n| !valid_label_name(n)) {
-        return Err(AlertValidationError::InvalidAnnotationName(n.clone()));
+        return Err(AlertValidationError::InvalidAnnotationName(n.to_string()));
     }
     Ok(Alert {
         labels,

@@ -165,9 +165,9 @@ impl Dispatcher {
                 GroupView {
                     labels: g.labels.clone(),
                     receiver: g.route.receiver.clone(),
-                    group_key: g.key.clone(),
+                    group_key: g.key.to_string(),
                     alerts,
-                    escalation: self.escalations.get(&g.key).cloned(),
+                    escalation: self.escalations.get(&*g.key).cloned(),
                 }
             })
             .collect();

@@ -97,15 +97,15 @@ impl TemplateData {
                 ("Alerts".into(), list(&mut self.alerts.iter())),
                 (
                     "GroupLabels".into(),
-                    Value::StrMap(self.group_labels.clone()),
+                    Value::StrMap(self.group_labels.to_map()),
                 ),
                 (
                     "CommonLabels".into(),
-                    Value::StrMap(self.common_labels.clone()),
+                    Value::StrMap(self.common_labels.to_map()),
                 ),
                 (
                     "CommonAnnotations".into(),
-                    Value::StrMap(self.common_annotations.clone()),
+                    Value::StrMap(self.common_annotations.to_map()),
                 ),
                 (
                     "ExternalURL".into(),
@@ -141,10 +141,10 @@ impl AlertData {
             type_name: "template.Alert".into(),
             fields: vec![
                 ("Status".into(), Value::String(self.status.into())),
-                ("Labels".into(), Value::StrMap(self.labels.clone())),
+                ("Labels".into(), Value::StrMap(self.labels.to_map())),
                 (
                     "Annotations".into(),
-                    Value::StrMap(self.annotations.clone()),
+                    Value::StrMap(self.annotations.to_map()),
                 ),
                 ("StartsAt".into(), Value::Time(ms_time(self.starts_at))),
                 (

@@ -238,7 +238,7 @@ pub fn build_event(
             text: tmpl(&l.text)?,
         });
     }
-    let mut runbooks: Vec<&String> = alerts
+    let mut runbooks: Vec<&str> = alerts
         .iter()
         .filter_map(|a| a.annotations.get("runbook_url"))
         .filter(|u| !u.is_empty())
@@ -247,7 +247,7 @@ pub fn build_event(
     for href in runbooks {
         if !links.iter().any(|l| &l.href == href) {
             links.push(PagerDutyLink {
-                href: href.clone(),
+                href: href.to_string(),
                 text: "Runbook".into(),
             });
         }

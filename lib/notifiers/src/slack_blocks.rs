@@ -50,18 +50,16 @@ fn alert_line(a: &AlertData) -> String {
     let name = a
         .labels
         .get("alertname")
-        .map(String::as_str)
         .unwrap_or("alert");
     let what = a
         .annotations
         .get("summary")
         .or_else(|| a.annotations.get("description"))
-        .map(String::as_str)
         .unwrap_or("");
     let labels: Vec<String> = a
         .labels
         .iter()
-        .filter(|(k, _)| k.as_str() != "alertname")
+        .filter(|(k, _)| *k != "alertname")
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     let mut line = format!("• *{}*", escape(name));

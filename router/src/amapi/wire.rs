@@ -5,8 +5,6 @@
 //! [`watchfire_alertmodel`] types. Field names follow Alertmanager's
 //! OpenAPI spec (`api/v2/openapi.yaml`, 0.25).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use watchfire_alertmodel::{Alert, LabelSet, MatchType, Matcher, MatcherError, Silence};
 use watchfire_promql::civil::{format_rfc3339_millis, parse_rfc3339};
@@ -26,10 +24,10 @@ pub enum WireError {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PostableAlert {
     /// Identifying labels.
-    pub labels: BTreeMap<String, String>,
+    pub labels: LabelSet,
     /// Informational annotations.
     #[serde(default)]
-    pub annotations: Option<BTreeMap<String, String>>,
+    pub annotations: Option<LabelSet>,
     /// RFC 3339; absent or zero means "now" (or `endsAt` when only that is set).
     #[serde(default, rename = "startsAt")]
     pub starts_at: Option<String>,

@@ -100,7 +100,7 @@ impl IntoResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::Persist(m) => ApiError(StatusCode::SERVICE_UNAVAILABLE, m),
+            ServiceError::Persist(m) => ApiError(StatusCode::SERVICE_UNAVAILABLE, m.to_string()),
             ServiceError::Dispatch(d) => {
                 let msg = d.to_string();
                 let code = if msg.contains("not found") || msg.contains("no escalation") {
@@ -499,8 +499,8 @@ pub fn page_data(st: &ApiState, flash: Option<String>) -> ui::Page {
                             .alert
                             .annotations
                             .get("summary")
-                            .cloned()
-                            .unwrap_or_default(),
+                            .unwrap_or_default()
+                            .to_string(),
                         starts_at: v.alert.starts_at,
                         state: v.state.as_str().to_string(),
                     })
@@ -555,7 +555,7 @@ async fn ui_ack(State(st): State<ApiState>, Body(body): Body) -> Response {
         Redirect::to(&format!("/?{q}")).into_response()
     };
     if let Some(want) = &st.token {
-        let got = form.get("token").map(String::as_str).unwrap_or("");
+        let got = form.get("token").unwrap_or("");
         if !same(got.as_bytes(), want.as_bytes()) {
             return flash("Not acknowledged: wrong API token.");
         }

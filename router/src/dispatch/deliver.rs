@@ -23,8 +23,9 @@ use watchfire_notifiers::slack::{
     SlackMessageRef, SlackNotifier, SlackSettings, SlackTarget, SLACK_API_BASE,
 };
 use watchfire_notifiers::templates::{TemplateFile, Templates};
+use watchfire_template::TemplateError;
 use watchfire_notifiers::webhook::{WebhookNotifier, WebhookSettings};
-use watchfire_notifiers::{HttpAuth, HttpSettings, Notifier};
+use watchfire_notifiers::{HttpAuth, HttpSettings, Notifier, NotifyError};
 
 use super::build::{integrations, Integration};
 use super::service::{Deliverer, DeliveryFuture, Outcome};
@@ -54,13 +55,53 @@ pub struct Notifiers {
     slack_refs: Arc<Mutex<HashMap<String, SlackMessageRef>>>,
 }
 
-fn secret(s: &SecretSource, what: &str) -> Result<String, String> {
-    s.resolve()
-        .map(|s| s.expose().to_string())
-        .map_err(|e| format!("{what}: {e}"))
+/// Why the notifiers could not be built from a config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("template {path}: {source}")]
+    TemplateFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("templates: {0}")]
+    Templates(#[from] TemplateError),
+    #[error("receiver {receiver:?} {kind} #{index}: {problem}")]
+    Receiver {
+        receiver: String,
+        kind: &'static str,
+        index: usize,
+        #[source]
+        problem: IntegrationError,
+    },
 }
 
-fn http(h: &HttpConfig, timeout_ms: i64) -> Result<HttpSettings, String> {
+/// What is wrong with one integration of a receiver.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrationError {
+    #[error("{what}: {source}")]
+    Secret {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("only the Events API v2 (routing_key) is supported, not service_key")]
+    ServiceKey,
+    #[error("smarthost port {0:?} is not a number")]
+    Port(String),
+    #[error("{0}")]
+    Notifier(#[from] NotifyError),
+}
+
+fn secret(s: &SecretSource, what: &'static str) -> Result<String, IntegrationError> {
+    s.resolve()
+        .map(|s| s.expose().to_string())
+        .map_err(|source| IntegrationError::Secret { what, source })
+}
+
+fn http(h: &HttpConfig, timeout_ms: i64) -> Result<HttpSettings, IntegrationError> {
     let auth = if let Some(a) = &h.authorization {
         HttpAuth::Authorization {
             scheme: a.scheme.clone(),
@@ -87,27 +128,35 @@ fn http(h: &HttpConfig, timeout_ms: i64) -> Result<HttpSettings, String> {
     })
 }
 
-fn templates(am: &AmConfig) -> Result<Templates, String> {
+fn templates(am: &AmConfig) -> Result<Templates, BuildError> {
     let mut files = Vec::new();
     for p in watchfire_amconfig::expand_templates(&am.templates) {
-        let text =
-            std::fs::read_to_string(&p).map_err(|e| format!("template {}: {e}", p.display()))?;
+        let text = std::fs::read_to_string(&p).map_err(|source| BuildError::TemplateFile {
+            path: p.display().to_string(),
+            source,
+        })?;
         files.push(TemplateFile {
             name: p.display().to_string(),
             text,
         });
     }
-    Templates::new(&files).map_err(|e| format!("templates: {e}"))
+    Ok(Templates::new(&files)?)
 }
 
-fn build(am: &AmConfig) -> Result<Built, String> {
+fn build(am: &AmConfig) -> Result<Built, BuildError> {
     let tpl = Arc::new(templates(am)?);
     let mut by_receiver = BTreeMap::new();
     let mut slack = Vec::new();
     for r in &am.receivers {
         let mut list: Vec<Arc<dyn Notifier>> = Vec::new();
         for (i, integ) in integrations(r).into_iter().enumerate() {
-            let ctx = |e: String| format!("receiver {:?} {} #{i}: {e}", r.name, integ.kind());
+            let kind = integ.kind();
+            let ctx = |problem: IntegrationError| BuildError::Receiver {
+                receiver: r.name.clone(),
+                kind,
+                index: i,
+                problem,
+            };
             let n: Arc<dyn Notifier> = match integ {
                 Integration::Webhook(c) => {
                     let s = WebhookSettings {
@@ -116,15 +165,12 @@ fn build(am: &AmConfig) -> Result<Built, String> {
                         max_alerts: c.max_alerts as usize,
                         http: http(&c.http_config, c.timeout_ms).map_err(ctx)?,
                     };
-                    Arc::new(WebhookNotifier::new(s).map_err(|e| ctx(e.to_string()))?)
+                    Arc::new(WebhookNotifier::new(s).map_err(|e| ctx(e.into()))?)
                 }
                 Integration::PagerDuty(c) => {
                     let key = match (&c.routing_key, &c.service_key) {
                         (Some(k), _) => secret(k, "routing_key").map_err(ctx)?,
-                        (None, _) => return Err(ctx(
-                            "only the Events API v2 (routing_key) is supported, not service_key"
-                                .into(),
-                        )),
+                        (None, _) => return Err(ctx(IntegrationError::ServiceKey)),
                     };
                     let mut s = PagerDutySettings::new(key);
                     s.url = c.url.clone();
@@ -157,7 +203,7 @@ fn build(am: &AmConfig) -> Result<Built, String> {
                     s.send_resolved = c.send_resolved;
                     s.http = http(&c.http_config, 0).map_err(ctx)?;
                     Arc::new(
-                        PagerDutyNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.to_string()))?,
+                        PagerDutyNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.into()))?,
                     )
                 }
                 Integration::Slack(c) => {
@@ -186,18 +232,17 @@ fn build(am: &AmConfig) -> Result<Built, String> {
                     s.send_resolved = c.send_resolved;
                     s.http = http(&c.http_config, 0).map_err(ctx)?;
                     let n = Arc::new(
-                        SlackNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.to_string()))?,
+                        SlackNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.into()))?,
                     );
                     slack.push(n.clone());
                     n
                 }
                 Integration::Email(c) => {
-                    let port: u16 = c.smarthost.port.parse().map_err(|_| {
-                        ctx(format!(
-                            "smarthost port {:?} is not a number",
-                            c.smarthost.port
-                        ))
-                    })?;
+                    let port: u16 = c
+                        .smarthost
+                        .port
+                        .parse()
+                        .map_err(|_| ctx(IntegrationError::Port(c.smarthost.port.clone())))?;
                     let mut s = EmailSettings::new(&c.to, &c.from, &c.smarthost.host, port);
                     s.hello = c.hello.clone();
                     s.auth_username = c.auth_username.clone();
@@ -213,7 +258,7 @@ fn build(am: &AmConfig) -> Result<Built, String> {
                     s.html = c.html.clone();
                     s.text = c.text.clone();
                     s.send_resolved = c.send_resolved;
-                    Arc::new(EmailNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.to_string()))?)
+                    Arc::new(EmailNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.into()))?)
                 }
             };
             list.push(n);
@@ -225,8 +270,8 @@ fn build(am: &AmConfig) -> Result<Built, String> {
 
 impl Notifiers {
     /// Builds every receiver; registers the notifier metrics.
-    pub fn build(am: &AmConfig, registry: &prometheus::Registry) -> Result<Notifiers, String> {
-        let metrics = NotifierMetrics::new(registry).map_err(|e| format!("metrics: {e}"))?;
+    pub fn build(am: &AmConfig, registry: &prometheus::Registry) -> Result<Notifiers, BuildError> {
+        let metrics = NotifierMetrics::new(registry)?;
         let delivery = Arc::new(Delivery::new(RetryPolicy::default(), metrics));
         let built = build(am)?;
         for name in built.by_receiver.keys() {
@@ -240,7 +285,7 @@ impl Notifiers {
     }
 
     /// Rebuilds from a new config (reload); on error nothing changes.
-    pub fn rebuild(&self, am: &AmConfig) -> Result<(), String> {
+    pub fn rebuild(&self, am: &AmConfig) -> Result<(), BuildError> {
         let built = build(am)?;
         for name in built.by_receiver.keys() {
             self.delivery.set_rate_limit(name, DEFAULT_RATE);

@@ -102,9 +102,9 @@ pub async fn slack_actions(
                     matchers: labels
                         .iter()
                         .map(|(k, v)| MatcherRecord {
-                            name: k.clone(),
+                            name: k.to_string(),
                             op: "=".into(),
-                            value: v.clone(),
+                            value: v.to_string(),
                         })
                         .collect(),
                     starts_at: now,

@@ -20,15 +20,27 @@
 //! a delete removes it. Loading ignores keys (records carry their labels).
 
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use watchfire_dispatch::{Changes, Record, Table};
 
 use super::store::{Change, DispatchStore, StoreError};
 
+/// Why a commit failed. Every batch in the commit gets the same error, so
+/// it is cheap to clone.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    #[error("the dispatch persister has stopped")]
+    Stopped,
+    #[error("encoding a record: {0}")]
+    Encode(#[source] postcard::Error),
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+}
+
 /// The outcome of a commit, shared by every batch in it.
-pub type CommitResult = Result<(), String>;
+pub type CommitResult = Result<(), CommitError>;
 
 struct Job {
     changes: Changes,
@@ -74,7 +86,7 @@ impl Persister {
         };
         if let Err(mpsc::SendError(mut job)) = self.tx.send(job) {
             if let Some(d) = job.done.take() {
-                let _ = d.send(Err("the dispatch persister has stopped".into()));
+                let _ = d.send(Err(CommitError::Stopped));
             }
         }
         rx
@@ -135,9 +147,13 @@ impl AlertKeys {
     }
 }
 
-fn to_changes(ch: Changes, keys: &mut AlertKeys, out: &mut Vec<Change>) -> Result<(), String> {
+fn to_changes(
+    ch: Changes,
+    keys: &mut AlertKeys,
+    out: &mut Vec<Change>,
+) -> Result<(), CommitError> {
     for r in ch.upserts {
-        let value = encode(&r).map_err(|e| format!("encoding a record: {e}"))?;
+        let value = encode(&r).map_err(CommitError::Encode)?;
         let key = match &r {
             Record::Alert(a) => keys.put(a.fingerprint()),
             _ => r.key(),
@@ -182,7 +198,7 @@ fn commit_loop(store: DispatchStore, rx: mpsc::Receiver<Job>, observe: CommitObs
             all.append(&mut j.extra);
         }
         if result.is_ok() {
-            result = store.apply(&all).map_err(|e| e.to_string());
+            result = store.apply(&all).map_err(|e| CommitError::Store(Arc::new(e)));
         }
         if let Err(e) = &result {
             tracing::error!(error = %e, "writing dispatch state failed");

@@ -37,7 +37,9 @@ pub enum DispatchStartError {
     #[error("restoring dispatch state: {0}")]
     Restore(#[from] watchfire_dispatch::RestoreError),
     #[error("notifiers: {0}")]
-    Notifiers(String),
+    Notifiers(#[from] super::deliver::BuildError),
+    #[error("{0}")]
+    Service(#[from] super::service::ServiceError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -195,7 +197,7 @@ impl Reloader {
                 self.notifiers.clone(),
             )
             .await
-            .map_err(|e| DispatchStartError::Notifiers(e.to_string()))?;
+            ?;
         *self.config.write() = loaded(&am, text);
         tracing::info!("alertmanager config reloaded");
         Ok(())

@@ -27,7 +27,7 @@ use watchfire_dispatch::{
     DispatchConfig, DispatchError, Dispatcher, Outgoing, PostableAlert, ReceiveReport, SilenceSpec,
 };
 
-use super::persister::{CommitResult, Persister};
+use super::persister::{CommitError, CommitResult, Persister};
 use super::store::Change;
 
 /// What became of one outgoing notification.
@@ -57,7 +57,7 @@ pub enum ServiceError {
     #[error(transparent)]
     Dispatch(#[from] DispatchError),
     #[error("persisting dispatch state: {0}")]
-    Persist(String),
+    Persist(#[from] CommitError),
 }
 
 /// Counters the service reports (the router registers them).
@@ -271,8 +271,6 @@ async fn wait(rx: tokio::sync::oneshot::Receiver<CommitResult>) -> Result<(), Se
     match rx.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ServiceError::Persist(e)),
-        Err(_) => Err(ServiceError::Persist(
-            "the dispatch persister has stopped".into(),
-        )),
+        Err(_) => Err(ServiceError::Persist(CommitError::Stopped)),
     }
 }

@@ -17,8 +17,8 @@ impl AlertSink for DispatchSink {
             let batch = alerts
                 .iter()
                 .map(|a| PostableAlert {
-                    labels: a.labels.clone(),
-                    annotations: a.annotations.clone(),
+                    labels: a.labels.iter().collect(),
+                    annotations: a.annotations.iter().collect(),
                     starts_at: Some(a.starts_at),
                     ends_at: a.ends_at,
                     generator_url: a.generator_url.clone(),

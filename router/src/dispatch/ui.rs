@@ -132,7 +132,7 @@ pub fn render(p: &Page) -> String {
             let _ = write!(
                 body,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(a.labels.get("alertname").map(String::as_str).unwrap_or("")),
+                escape(a.labels.get("alertname").unwrap_or("")),
                 escape(&labels_text(&a.labels)),
                 escape(&a.summary),
                 escape(&format_rfc3339_millis(a.starts_at)),
