@@ -81,7 +81,11 @@ impl LabelSet {
 
     /// Label `i` (in name order).
     fn pair(&self, i: usize) -> (&str, &str) {
-        let start = if i == 0 { 0 } else { self.ends[2 * i - 1] as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends[2 * i - 1] as usize
+        };
         let mid = self.ends[2 * i] as usize;
         let end = self.ends[2 * i + 1] as usize;
         (&self.buf[start..mid], &self.buf[mid..end])

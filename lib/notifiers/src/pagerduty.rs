@@ -199,7 +199,7 @@ fn severity_from_labels(data: &TemplateData) -> &'static str {
         data.alerts.iter().collect()
     };
     pool.iter()
-        .filter_map(|a| a.labels.get("severity").map(|s| map_severity(s)))
+        .filter_map(|a| a.labels.get("severity").map(map_severity))
         .max_by_key(|s| rank(s))
         .unwrap_or("error")
 }
@@ -245,7 +245,7 @@ pub fn build_event(
         .collect();
     runbooks.dedup();
     for href in runbooks {
-        if !links.iter().any(|l| &l.href == href) {
+        if !links.iter().any(|l| l.href == href) {
             links.push(PagerDutyLink {
                 href: href.to_string(),
                 text: "Runbook".into(),

@@ -47,10 +47,7 @@ pub fn action_value(group_key: &str) -> String {
 }
 
 fn alert_line(a: &AlertData) -> String {
-    let name = a
-        .labels
-        .get("alertname")
-        .unwrap_or("alert");
+    let name = a.labels.get("alertname").unwrap_or("alert");
     let what = a
         .annotations
         .get("summary")

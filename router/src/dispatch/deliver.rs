@@ -23,9 +23,9 @@ use watchfire_notifiers::slack::{
     SlackMessageRef, SlackNotifier, SlackSettings, SlackTarget, SLACK_API_BASE,
 };
 use watchfire_notifiers::templates::{TemplateFile, Templates};
-use watchfire_template::TemplateError;
 use watchfire_notifiers::webhook::{WebhookNotifier, WebhookSettings};
 use watchfire_notifiers::{HttpAuth, HttpSettings, Notifier, NotifyError};
+use watchfire_template::TemplateError;
 
 use super::build::{integrations, Integration};
 use super::service::{Deliverer, DeliveryFuture, Outcome};
@@ -202,9 +202,7 @@ fn build(am: &AmConfig) -> Result<Built, BuildError> {
                     s.group = c.group.clone();
                     s.send_resolved = c.send_resolved;
                     s.http = http(&c.http_config, 0).map_err(ctx)?;
-                    Arc::new(
-                        PagerDutyNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.into()))?,
-                    )
+                    Arc::new(PagerDutyNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.into()))?)
                 }
                 Integration::Slack(c) => {
                     let target = match &c.app_token {
@@ -231,9 +229,8 @@ fn build(am: &AmConfig) -> Result<Built, BuildError> {
                     s.text = c.text.clone();
                     s.send_resolved = c.send_resolved;
                     s.http = http(&c.http_config, 0).map_err(ctx)?;
-                    let n = Arc::new(
-                        SlackNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.into()))?,
-                    );
+                    let n =
+                        Arc::new(SlackNotifier::new(s, tpl.clone()).map_err(|e| ctx(e.into()))?);
                     slack.push(n.clone());
                     n
                 }
