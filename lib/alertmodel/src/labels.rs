@@ -273,19 +273,6 @@ impl From<std::collections::BTreeMap<String, String>> for LabelSet {
     }
 }
 
-impl std::ops::Index<&str> for LabelSet {
-    type Output = str;
-
-    /// The value of a label that must be present (panics otherwise, like
-    /// a map's index).
-    fn index(&self, name: &str) -> &str {
-        match self.get(name) {
-            Some(v) => v,
-            None => panic!("no label {name:?} in the set"),
-        }
-    }
-}
-
 impl PartialOrd for LabelSet {
     fn partial_cmp(&self, other: &LabelSet) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
