@@ -29,7 +29,7 @@ use serde_json::{json, Value as Json_};
 use watchfire_promql::ast::Expr;
 use watchfire_promql::eval::{Engine, EngineOptions, EvalError, QueryResult, Value};
 use watchfire_promql::gofmt::format_float;
-use watchfire_promql::storage::{Series, Storage};
+use watchfire_promql::storage::Series;
 use watchfire_promql::{Labels, MatchOp, Matcher};
 
 use crate::store::Store;
@@ -328,8 +328,7 @@ fn select(st: &QueryState, p: &Params, required: bool) -> Result<Vec<Labels>, Ap
     }
     let mut out: Vec<Labels> = sets
         .iter()
-        .flat_map(|ms| st.store.select(ms, start, end))
-        .map(|s| s.labels)
+        .flat_map(|ms| st.store.series_labels(ms, start, end))
         .collect();
     out.sort();
     out.dedup();

@@ -425,6 +425,16 @@ impl Store {
         self.internal.load(Ordering::Acquire)
     }
 
+    /// The label sets of the series matching `matchers` with a sample in
+    /// `[mint, maxt]`, without copying samples.
+    pub fn series_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<Labels> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            shard.read().labels_into(matchers, mint, maxt, &mut out);
+        }
+        out
+    }
+
     /// The estimated bytes of one series, if it exists.
     pub fn series_bytes(&self, labels: &Labels) -> Option<usize> {
         self.shards[self.shard_of(labels)]

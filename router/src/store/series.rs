@@ -133,6 +133,17 @@ impl MemSeries {
         self.samples.is_empty() && self.histograms.is_empty()
     }
 
+    /// Whether any float or histogram sample lies in `[mint, maxt]`,
+    /// without copying any.
+    pub fn has_sample_in(&self, mint: i64, maxt: i64) -> bool {
+        let lo = self.samples.partition_point(|p| p.t < mint);
+        if self.samples.get(lo).is_some_and(|p| p.t <= maxt) {
+            return true;
+        }
+        let hlo = self.histograms.partition_point(|p| p.t < mint);
+        self.histograms.get(hlo).is_some_and(|p| p.t <= maxt)
+    }
+
     /// Copies the samples in `[mint, maxt]`.
     pub fn window(&self, mint: i64, maxt: i64) -> (Vec<Sample>, Vec<HistogramSample>) {
         let lo = self.samples.partition_point(|p| p.t < mint);
@@ -193,4 +204,35 @@ fn fixed_bytes(labels: &Labels) -> usize {
         + labels.len() * (size_of::<Label>() + per_label_index)
         + strings
         + 2 * size_of::<usize>() + size_of::<u32>() + 8 // series map entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `has_sample_in` must agree with `window` on every range.
+    fn check(times: &[i64], mint: i64, maxt: i64, expect: bool) {
+        let mut s = MemSeries::new(Labels::default());
+        for &t in times {
+            s.append(t, 1.0).expect("in order");
+        }
+        assert_eq!(
+            s.has_sample_in(mint, maxt),
+            expect,
+            "{times:?} [{mint}, {maxt}]"
+        );
+        assert_eq!(!s.window(mint, maxt).0.is_empty(), expect);
+    }
+
+    #[test]
+    fn has_sample_in_matches_window() {
+        check(&[], 0, 100, false);
+        check(&[10, 20, 30], 0, 100, true);
+        check(&[10, 20, 30], 20, 20, true);
+        check(&[10, 20, 30], 11, 19, false);
+        check(&[10, 20, 30], 31, 100, false);
+        check(&[10, 20, 30], 0, 9, false);
+        check(&[10, 20, 30], 30, 30, true);
+        check(&[10], 10, 9, false);
+    }
 }

@@ -66,6 +66,28 @@ impl Shard {
             .collect()
     }
 
+    /// Appends the label sets of the matching series that have a sample in
+    /// `[mint, maxt]`, copying no samples (the series and labels APIs).
+    pub fn labels_into(&self, matchers: &[Matcher], mint: i64, maxt: i64, out: &mut Vec<Labels>) {
+        let ids = self.index.select(
+            matchers,
+            || self.live_ids(),
+            |id| {
+                self.slots
+                    .get(id as usize)
+                    .and_then(Option::as_ref)
+                    .map(|s| &s.labels)
+            },
+        );
+        for id in ids {
+            if let Some(s) = self.slots.get(id as usize).and_then(Option::as_ref) {
+                if s.has_sample_in(mint, maxt) {
+                    out.push(s.labels.clone());
+                }
+            }
+        }
+    }
+
     /// Appends the matching series with their samples in `[mint, maxt]`.
     pub fn select_into(&self, matchers: &[Matcher], mint: i64, maxt: i64, out: &mut Vec<Series>) {
         let ids = self.index.select(
