@@ -86,14 +86,20 @@ pub fn parse_matcher(s: &str) -> Result<Matcher, MatcherError> {
     };
     let raw = rest.trim_matches(is_go_space);
     let value_offset = s.len() - rest.trim_start_matches(is_go_space).len();
-    let value = unescape(raw).map_err(|reason| syntax(value_offset, reason))?;
+    let value = unescape(raw, value_offset)?;
     Matcher::new(op, name, value)
 }
 
 /// Undoes OpenMetrics escaping in a (possibly quoted) matcher value, with
-/// Alertmanager's tolerance for stray backslashes and line feeds.
-fn unescape(raw_value: &str) -> Result<String, String> {
-    let unquoted_err = || format!("matcher value contains unescaped double quote: {raw_value}");
+/// Alertmanager's tolerance for stray backslashes and line feeds. The value
+/// starts at byte `offset` of the matcher, where a syntax error points.
+fn unescape(raw_value: &str, offset: usize) -> Result<String, MatcherError> {
+    let unquoted_err = || {
+        syntax(
+            offset,
+            format!("matcher value contains unescaped double quote: {raw_value}"),
+        )
+    };
     let (raw, mut expect_trailing_quote) = match raw_value.strip_prefix('"') {
         Some(r) => (r, true),
         None => (raw_value, false),
@@ -215,7 +221,10 @@ mod tests {
         check("1foo=bar", Err("bad matcher format"));
         check("foo-bar=baz", Err("bad matcher format"));
         check("foo=bar,,baz=qux", Err("bad matcher format"));
-        check(r#"foo="bar"#, Err("unescaped double quote"));
+        check(
+            r#"foo = "bar"#,
+            Err(r#"bad matcher at offset 6: matcher value contains unescaped double quote: "bar"#),
+        );
         check(r#"foo=bar""#, Err("unescaped double quote"));
         check(r#"foo="b"ar""#, Err("unescaped double quote"));
         check(r#"foo=~"(""#, Err("invalid regular expression"));

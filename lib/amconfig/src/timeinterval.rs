@@ -157,12 +157,30 @@ fn split_range(s: &str) -> (&str, &str) {
     }
 }
 
+/// A range that parses but breaks Alertmanager's bounds or order rules
+/// (texts as Alertmanager's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum RangeError {
+    #[error("start day cannot be before end day")]
+    WeekdayOrder,
+    #[error("month out of bounds: {}:{}", .0.begin, .0.end)]
+    MonthBounds(Range),
+    #[error("end month is before start month")]
+    MonthOrder,
+    #[error("days_of_month out of bounds: {}:{}", .0.begin, .0.end)]
+    DayOfMonthBounds(Range),
+    #[error("end day must be greater than start day")]
+    DayOfMonthOrder,
+    #[error("end year must be greater than start year")]
+    YearOrder,
+}
+
 fn parse_ranges(
     cx: &Ctx,
     list: &Option<Vec<Spanned<Scalar>>>,
     what: &str,
     one: &dyn Fn(&str) -> Option<i32>,
-    check: &dyn Fn(Range) -> Result<(), String>,
+    check: &dyn Fn(Range) -> Result<(), RangeError>,
 ) -> Result<Option<Vec<Range>>, ConfigError> {
     let Some(list) = list else { return Ok(None) };
     let mut out = Vec::new();
@@ -173,7 +191,7 @@ fn parse_ranges(
             return Err(cx.err(item, format!("invalid {what} {:?}", item.value.0)));
         };
         let r = Range { begin, end };
-        check(r).map_err(|m| cx.err(item, m))?;
+        check(r).map_err(|e| cx.err(item, e.to_string()))?;
         out.push(r);
     }
     Ok(Some(out))
@@ -240,7 +258,7 @@ fn interval(cx: &Ctx, raw: &RawTimeInterval) -> Result<TimeInterval, ConfigError
         &name_or_num(&WEEKDAYS, 0),
         &|r| {
             if r.begin > r.end {
-                Err("start day cannot be before end day".into())
+                Err(RangeError::WeekdayOrder)
             } else {
                 Ok(())
             }
@@ -248,9 +266,9 @@ fn interval(cx: &Ctx, raw: &RawTimeInterval) -> Result<TimeInterval, ConfigError
     )?;
     let months = parse_ranges(cx, &raw.months, "month", &name_or_num(&MONTHS, 1), &|r| {
         if !(1..=12).contains(&r.begin) || !(1..=12).contains(&r.end) {
-            Err(format!("month out of bounds: {}:{}", r.begin, r.end))
+            Err(RangeError::MonthBounds(r))
         } else if r.begin > r.end {
-            Err("end month is before start month".into())
+            Err(RangeError::MonthOrder)
         } else {
             Ok(())
         }
@@ -263,12 +281,9 @@ fn interval(cx: &Ctx, raw: &RawTimeInterval) -> Result<TimeInterval, ConfigError
         &|r| {
             let ok = |d: i32| (-31..=31).contains(&d) && d != 0;
             if !ok(r.begin) || !ok(r.end) {
-                Err(format!(
-                    "days_of_month out of bounds: {}:{}",
-                    r.begin, r.end
-                ))
+                Err(RangeError::DayOfMonthBounds(r))
             } else if (r.begin > 0) == (r.end > 0) && r.begin > r.end {
-                Err("end day must be greater than start day".into())
+                Err(RangeError::DayOfMonthOrder)
             } else {
                 Ok(())
             }
@@ -276,7 +291,7 @@ fn interval(cx: &Ctx, raw: &RawTimeInterval) -> Result<TimeInterval, ConfigError
     )?;
     let years = parse_ranges(cx, &raw.years, "year", &|s| s.parse().ok(), &|r| {
         if r.begin > r.end {
-            Err("end year must be greater than start year".into())
+            Err(RangeError::YearOrder)
         } else {
             Ok(())
         }

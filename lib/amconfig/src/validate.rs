@@ -62,14 +62,36 @@ pub(crate) fn is_label_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Why a URL fails Alertmanager's check (the caller adds the field name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum UrlError {
+    /// Not a URL at all.
+    #[error("invalid URL {url:?}: {source}")]
+    Parse {
+        /// The text as given.
+        url: String,
+        /// Why it does not parse.
+        source: url::ParseError,
+    },
+    /// Neither `http` nor `https`.
+    #[error("unsupported scheme {0:?} for URL")]
+    Scheme(String),
+    /// No host.
+    #[error("host is missing in URL")]
+    NoHost,
+}
+
 /// Alertmanager's URL check: http(s) with a host.
-pub(crate) fn check_url(s: &str) -> Result<(), String> {
-    let u = url::Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
+pub(crate) fn check_url(s: &str) -> Result<(), UrlError> {
+    let u = url::Url::parse(s).map_err(|source| UrlError::Parse {
+        url: s.to_string(),
+        source,
+    })?;
     if u.scheme() != "http" && u.scheme() != "https" {
-        return Err(format!("unsupported scheme {:?} for URL", u.scheme()));
+        return Err(UrlError::Scheme(u.scheme().to_string()));
     }
     if u.host_str().unwrap_or("").is_empty() {
-        return Err("host is missing in URL".to_string());
+        return Err(UrlError::NoHost);
     }
     Ok(())
 }

@@ -22,12 +22,138 @@
 //!   a group may not reappear after another one started;
 //! * `# EOF` is required.
 //!
-//! Errors are plain messages; the caller adds line and column.
+//! Errors are [`OmError`]s without a position; the caller adds line and
+//! column.
 
 use std::collections::HashSet;
 
 use crate::scan::parse_value;
 use crate::{LabelSet, MetricType};
+
+/// A broken OpenMetrics rule. The messages are the ones the parser has
+/// always reported (see the module docs for the rules).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OmError {
+    /// A histogram (group) whose buckets, `_count`, `_sum` or `_gsum` break
+    /// a histogram rule.
+    #[error("histogram {name}: {problem}")]
+    Histogram {
+        /// The family name.
+        name: String,
+        /// What is wrong.
+        problem: HistogramProblem,
+    },
+    /// A family's sample name is already taken by an earlier family.
+    #[error("clashing name {0}: metric families must be contiguous and distinct")]
+    ClashingName(String),
+    /// `# UNIT` that is not a suffix of the name.
+    #[error("unit {unit:?} is not a suffix of metric name {name}")]
+    UnitNotSuffix {
+        /// The unit.
+        unit: String,
+        /// The family name.
+        name: String,
+    },
+    /// `# UNIT` on an info or stateset family.
+    #[error("units are not allowed on {} metric {name}", .typ.as_str())]
+    UnitNotAllowed {
+        /// The family type.
+        typ: MetricType,
+        /// The family name.
+        name: String,
+    },
+    /// Metadata after the family's first sample.
+    #[error("metadata for {0} after its samples")]
+    MetadataAfterSamples(String),
+    /// A second line of the same metadata kind.
+    #[error("more than one {} for {name}", .kind.keyword())]
+    RepeatedMetadata {
+        /// HELP, TYPE or UNIT.
+        kind: MetaKind,
+        /// The family name.
+        name: String,
+    },
+    /// A sample with no family (cannot happen: a sample always opens one).
+    #[error("internal: no family")]
+    NoFamily,
+    /// A stateset sample without the label named after the family.
+    #[error("stateset sample lacks the label {0:?}")]
+    StatesetLabelMissing(String),
+    /// A `_bucket` without a valid `le`.
+    #[error("invalid le label {0:?}")]
+    InvalidLe(Option<String>),
+    /// A `_bucket` value that is not an integer.
+    #[error("bucket value must be an integer")]
+    BucketNotInteger,
+    /// A `_count`/`_gcount` value that is not an integer.
+    #[error("count value must be an integer")]
+    CountNotInteger,
+    /// A summary quantile sample without a valid `quantile`.
+    #[error("invalid quantile label {0:?}")]
+    InvalidQuantile(Option<String>),
+    /// A group of samples that came back after another group started.
+    #[error("invalid metric grouping: a group reappeared after another one")]
+    GroupReappeared,
+    /// Timestamps on some samples of a group but not on others.
+    #[error("mix of timestamp presence within a group")]
+    MixedTimestamps,
+    /// A timestamp older than the previous one of its group.
+    #[error("timestamps went backwards within a group")]
+    TimestampsBackwards,
+    /// A stateset value other than 0 or 1.
+    #[error("stateset samples can only have values zero and one")]
+    StatesetValue,
+    /// An info value other than 1.
+    #[error("info samples can only have value one")]
+    InfoValue,
+    /// A negative summary quantile value.
+    #[error("quantile values cannot be negative")]
+    NegativeQuantile,
+    /// A NaN counter-like value.
+    #[error("counter-like samples cannot be NaN")]
+    CounterLikeNan,
+    /// A negative counter-like value.
+    #[error("counter-like samples cannot be negative")]
+    CounterLikeNegative,
+    /// An exemplar where none may be.
+    #[error("only histogram/gaugehistogram buckets and counters can have exemplars")]
+    MisplacedExemplar,
+    /// The input does not end with `# EOF`.
+    #[error("missing # EOF at end of input")]
+    MissingEof,
+}
+
+/// What is wrong with a histogram group ([`OmError::Histogram`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HistogramProblem {
+    /// `le` not increasing.
+    #[error("buckets out of order")]
+    BucketsOutOfOrder,
+    /// Bucket counts decreasing.
+    #[error("bucket values decrease")]
+    BucketValuesDecrease,
+    /// No `le="+Inf"` bucket.
+    #[error("+Inf bucket missing")]
+    InfBucketMissing,
+    /// `_count` differs from the `+Inf` bucket.
+    #[error("count does not match the +Inf bucket")]
+    CountMismatch,
+    /// `_sum` without `_count`.
+    #[error("_count must be present if _sum is present")]
+    SumWithoutCount,
+    /// `_gsum` without `_gcount`.
+    #[error("_gcount must be present if _gsum is present")]
+    GsumWithoutGcount,
+    /// `_count` without `_sum`/`_gsum`.
+    #[error("_sum/_gsum must be present if _count is present")]
+    CountWithoutSum,
+    /// `_sum` with negative buckets.
+    #[error("cannot have _sum with negative buckets")]
+    SumWithNegativeBuckets,
+    /// Negative `_gsum` with no negative bucket.
+    #[error("cannot have negative _gsum with non-negative buckets")]
+    NegativeGsum,
+}
 
 /// Which metadata line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +164,17 @@ pub enum MetaKind {
     Type,
     /// `# UNIT`
     Unit,
+}
+
+impl MetaKind {
+    /// The keyword: `HELP`, `TYPE` or `UNIT`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            MetaKind::Help => "HELP",
+            MetaKind::Type => "TYPE",
+            MetaKind::Unit => "UNIT",
+        }
+    }
 }
 
 /// What the validator needs to know about one sample.
@@ -77,7 +214,7 @@ impl HistCheck {
         ts: Option<f64>,
         value: f64,
         le: Option<f64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), OmError> {
         if suffix.is_empty() {
             return Ok(());
         }
@@ -99,10 +236,10 @@ impl HistCheck {
                     self.neg_buckets = true;
                 }
                 if self.bucket.is_some_and(|prev| b <= prev) {
-                    return Err(format!("histogram {name}: buckets out of order"));
+                    return Err(histogram(name, HistogramProblem::BucketsOutOfOrder));
                 }
                 if value < self.value {
-                    return Err(format!("histogram {name}: bucket values decrease"));
+                    return Err(histogram(name, HistogramProblem::BucketValuesDecrease));
                 }
                 self.bucket = Some(b);
                 self.value = value;
@@ -120,41 +257,37 @@ impl HistCheck {
         Ok(())
     }
 
-    fn check(&self, name: &str) -> Result<(), String> {
-        if self.bucket != Some(f64::INFINITY) {
-            return Err(format!("histogram {name}: +Inf bucket missing"));
-        }
-        if self.count.is_some_and(|c| c != self.value) {
-            return Err(format!(
-                "histogram {name}: count does not match the +Inf bucket"
-            ));
-        }
-        if self.has_sum && self.count.is_none() {
-            return Err(format!(
-                "histogram {name}: _count must be present if _sum is present"
-            ));
-        }
-        if self.has_gsum && self.count.is_none() {
-            return Err(format!(
-                "histogram {name}: _gcount must be present if _gsum is present"
-            ));
-        }
-        if !(self.has_sum || self.has_gsum) && self.count.is_some() {
-            return Err(format!(
-                "histogram {name}: _sum/_gsum must be present if _count is present"
-            ));
-        }
-        if self.neg_buckets && self.has_sum {
-            return Err(format!(
-                "histogram {name}: cannot have _sum with negative buckets"
-            ));
-        }
-        if !self.neg_buckets && self.neg_gsum {
-            return Err(format!(
-                "histogram {name}: cannot have negative _gsum with non-negative buckets"
-            ));
-        }
-        Ok(())
+    fn check(&self, name: &str) -> Result<(), OmError> {
+        self.problem().map_or(Ok(()), |p| Err(histogram(name, p)))
+    }
+
+    /// The first histogram rule the finished group breaks, if any.
+    fn problem(&self) -> Option<HistogramProblem> {
+        use HistogramProblem::*;
+        Some(if self.bucket != Some(f64::INFINITY) {
+            InfBucketMissing
+        } else if self.count.is_some_and(|c| c != self.value) {
+            CountMismatch
+        } else if self.has_sum && self.count.is_none() {
+            SumWithoutCount
+        } else if self.has_gsum && self.count.is_none() {
+            GsumWithoutGcount
+        } else if !(self.has_sum || self.has_gsum) && self.count.is_some() {
+            CountWithoutSum
+        } else if self.neg_buckets && self.has_sum {
+            SumWithNegativeBuckets
+        } else if !self.neg_buckets && self.neg_gsum {
+            NegativeGsum
+        } else {
+            return None;
+        })
+    }
+}
+
+fn histogram(name: &str, problem: HistogramProblem) -> OmError {
+    OmError::Histogram {
+        name: name.to_string(),
+        problem,
     }
 }
 
@@ -207,31 +340,25 @@ impl OmValidator {
         Self::default()
     }
 
-    fn build(&mut self, f: Family) -> Result<(), String> {
+    fn build(&mut self, f: Family) -> Result<(), OmError> {
         let typ = f.typ.unwrap_or(MetricType::Unknown);
         let extra = (!typ.suffixes().contains(&"")).then_some("");
         for s in typ.suffixes().iter().copied().chain(extra) {
             let n = format!("{}{}", f.name, s);
             if self.seen_names.contains(&n) {
-                return Err(format!(
-                    "clashing name {n}: metric families must be contiguous and distinct"
-                ));
+                return Err(OmError::ClashingName(n));
             }
             self.seen_names.insert(n);
         }
         if let Some(u) = f.unit.as_deref().filter(|u| !u.is_empty()) {
             if !f.name.ends_with(&format!("_{u}")) {
-                return Err(format!(
-                    "unit {u:?} is not a suffix of metric name {}",
-                    f.name
-                ));
+                return Err(OmError::UnitNotSuffix {
+                    unit: u.to_string(),
+                    name: f.name,
+                });
             }
             if matches!(typ, MetricType::Info | MetricType::StateSet) {
-                return Err(format!(
-                    "units are not allowed on {} metric {}",
-                    typ.as_str(),
-                    f.name
-                ));
+                return Err(OmError::UnitNotAllowed { typ, name: f.name });
             }
         }
         if matches!(typ, MetricType::Histogram | MetricType::GaugeHistogram) && f.hist.active {
@@ -241,11 +368,11 @@ impl OmValidator {
     }
 
     /// A HELP/TYPE/UNIT line for family `name`.
-    pub fn meta(&mut self, kind: MetaKind, name: &str, text: &str) -> Result<(), String> {
+    pub fn meta(&mut self, kind: MetaKind, name: &str, text: &str) -> Result<(), OmError> {
         let same = self.fam.as_ref().is_some_and(|f| f.name == name);
         if same {
             if self.fam.as_ref().is_some_and(|f| f.has_samples) {
-                return Err(format!("metadata for {name} after its samples"));
+                return Err(OmError::MetadataAfterSamples(name.to_string()));
             }
         } else {
             if let Some(f) = self.fam.replace(Family::new(name, None)) {
@@ -253,18 +380,18 @@ impl OmValidator {
             }
         }
         let Some(f) = self.fam.as_mut() else {
-            return Err("internal: no family".into());
+            return Err(OmError::NoFamily);
+        };
+        let repeated = || OmError::RepeatedMetadata {
+            kind,
+            name: name.to_string(),
         };
         match kind {
-            MetaKind::Help if f.has_help => return Err(format!("more than one HELP for {name}")),
+            MetaKind::Help if f.has_help => return Err(repeated()),
             MetaKind::Help => f.has_help = true,
-            MetaKind::Type if f.typ.is_some() => {
-                return Err(format!("more than one TYPE for {name}"))
-            }
+            MetaKind::Type if f.typ.is_some() => return Err(repeated()),
             MetaKind::Type => {}
-            MetaKind::Unit if f.unit.is_some() => {
-                return Err(format!("more than one UNIT for {name}"))
-            }
+            MetaKind::Unit if f.unit.is_some() => return Err(repeated()),
             MetaKind::Unit => f.unit = Some(text.to_string()),
         }
         Ok(())
@@ -280,7 +407,7 @@ impl OmValidator {
 
     /// Validates one sample. Returns the family type and whether it is a
     /// `_created` sample of a counter, summary or histogram.
-    pub fn sample(&mut self, s: &SampleFacts<'_, '_>) -> Result<(MetricType, bool), String> {
+    pub fn sample(&mut self, s: &SampleFacts<'_, '_>) -> Result<(MetricType, bool), OmError> {
         let fits = self
             .fam
             .as_ref()
@@ -304,16 +431,16 @@ impl OmValidator {
         &mut self,
         s: &SampleFacts<'_, '_>,
         key: &mut String,
-    ) -> Result<(MetricType, bool), String> {
+    ) -> Result<(MetricType, bool), OmError> {
         let Some(f) = self.fam.as_mut() else {
-            return Err("internal: no family".into());
+            return Err(OmError::NoFamily);
         };
         let typ = f.typ.unwrap_or(MetricType::Unknown);
         let suffix = &s.name[f.name.len()..];
         let v = s.value;
         let is_int = |x: f64| x.is_finite() && x.fract() == 0.0;
         if typ == MetricType::StateSet && s.labels.get(&f.name).is_none() {
-            return Err(format!("stateset sample lacks the label {:?}", f.name));
+            return Err(OmError::StatesetLabelMissing(f.name.clone()));
         }
         let mut le = None;
         if suffix == "_bucket" {
@@ -321,20 +448,20 @@ impl OmValidator {
             let l = raw.as_deref().and_then(canonical_float);
             match l {
                 Some(x) if !x.is_nan() => le = Some(x),
-                _ => return Err(format!("invalid le label {raw:?}")),
+                _ => return Err(OmError::InvalidLe(raw.map(|r| r.to_string()))),
             }
             if !is_int(v) {
-                return Err("bucket value must be an integer".into());
+                return Err(OmError::BucketNotInteger);
             }
         }
         if (suffix == "_count" || suffix == "_gcount") && !is_int(v) {
-            return Err("count value must be an integer".into());
+            return Err(OmError::CountNotInteger);
         }
         if typ == MetricType::Summary && suffix.is_empty() {
             let raw = s.labels.get("quantile");
             let q = raw.as_deref().map_or(Some(-1.0), canonical_float);
             if !q.is_some_and(|q| (0.0..=1.0).contains(&q)) {
-                return Err(format!("invalid quantile label {raw:?}"));
+                return Err(OmError::InvalidQuantile(raw.map(|r| r.to_string())));
             }
         }
         // Grouping.
@@ -361,15 +488,15 @@ impl OmValidator {
         }
         let same_group = f.group.as_deref() == Some(key.as_str());
         if f.group.is_some() && !same_group && f.seen_groups.contains(key.as_str()) {
-            return Err("invalid metric grouping: a group reappeared after another one".into());
+            return Err(OmError::GroupReappeared);
         }
         if same_group {
             if s.ts.is_some() != f.group_ts.is_some() {
-                return Err("mix of timestamp presence within a group".into());
+                return Err(OmError::MixedTimestamps);
             }
             if let (Some(prev), Some(t)) = (f.group_ts, s.ts) {
                 if prev > t && typ != MetricType::Info {
-                    return Err("timestamps went backwards within a group".into());
+                    return Err(OmError::TimestampsBackwards);
                 }
             }
         } else {
@@ -382,32 +509,30 @@ impl OmValidator {
         }
         f.has_samples = true;
         if typ == MetricType::StateSet && v != 0.0 && v != 1.0 {
-            return Err("stateset samples can only have values zero and one".into());
+            return Err(OmError::StatesetValue);
         }
         if typ == MetricType::Info && v != 1.0 {
-            return Err("info samples can only have value one".into());
+            return Err(OmError::InfoValue);
         }
         if typ == MetricType::Summary && suffix.is_empty() && v < 0.0 {
-            return Err("quantile values cannot be negative".into());
+            return Err(OmError::NegativeQuantile);
         }
         let counter_like = matches!(
             suffix,
             "_total" | "_sum" | "_count" | "_bucket" | "_gcount" | "_gsum"
         );
         if counter_like && v.is_nan() {
-            return Err("counter-like samples cannot be NaN".into());
+            return Err(OmError::CounterLikeNan);
         }
         if counter_like && suffix != "_gsum" && v < 0.0 {
-            return Err("counter-like samples cannot be negative".into());
+            return Err(OmError::CounterLikeNegative);
         }
         if s.has_exemplar {
             let ok = (matches!(typ, MetricType::Histogram | MetricType::GaugeHistogram)
                 && s.name.ends_with("_bucket"))
                 || (typ == MetricType::Counter && s.name.ends_with("_total"));
             if !ok {
-                return Err(
-                    "only histogram/gaugehistogram buckets and counters can have exemplars".into(),
-                );
+                return Err(OmError::MisplacedExemplar);
             }
         }
         let created = suffix == "_created"
@@ -437,7 +562,7 @@ impl OmValidator {
     }
 
     /// End of input: closes the last family and requires `# EOF`.
-    pub fn finish(&mut self, eof_seen: bool, strict: bool) -> Result<(), String> {
+    pub fn finish(&mut self, eof_seen: bool, strict: bool) -> Result<(), OmError> {
         if let Some(f) = self.fam.take() {
             let r = self.build(f);
             if strict {
@@ -445,7 +570,7 @@ impl OmValidator {
             }
         }
         if !eof_seen {
-            return Err("missing # EOF at end of input".into());
+            return Err(OmError::MissingEof);
         }
         Ok(())
     }
@@ -459,4 +584,118 @@ fn canonical_float(s: &str) -> Option<f64> {
         return None;
     }
     Some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(e: OmError, expect: &str) {
+        assert_eq!(e.to_string(), expect, "{e:?}");
+    }
+
+    #[test]
+    fn messages() {
+        let hist = |problem| histogram("h", problem);
+        use HistogramProblem::*;
+        let cases = [
+            (hist(BucketsOutOfOrder), "histogram h: buckets out of order"),
+            (
+                hist(BucketValuesDecrease),
+                "histogram h: bucket values decrease",
+            ),
+            (hist(InfBucketMissing), "histogram h: +Inf bucket missing"),
+            (
+                hist(CountMismatch),
+                "histogram h: count does not match the +Inf bucket",
+            ),
+            (
+                hist(SumWithoutCount),
+                "histogram h: _count must be present if _sum is present",
+            ),
+            (
+                hist(GsumWithoutGcount),
+                "histogram h: _gcount must be present if _gsum is present",
+            ),
+            (
+                hist(CountWithoutSum),
+                "histogram h: _sum/_gsum must be present if _count is present",
+            ),
+            (
+                hist(SumWithNegativeBuckets),
+                "histogram h: cannot have _sum with negative buckets",
+            ),
+            (
+                hist(NegativeGsum),
+                "histogram h: cannot have negative _gsum with non-negative buckets",
+            ),
+            (
+                OmError::ClashingName("a_total".into()),
+                "clashing name a_total: metric families must be contiguous and distinct",
+            ),
+            (
+                OmError::UnitNotSuffix {
+                    unit: "seconds".into(),
+                    name: "a".into(),
+                },
+                "unit \"seconds\" is not a suffix of metric name a",
+            ),
+            (
+                OmError::UnitNotAllowed {
+                    typ: MetricType::StateSet,
+                    name: "a_seconds".into(),
+                },
+                "units are not allowed on stateset metric a_seconds",
+            ),
+            (
+                OmError::MetadataAfterSamples("a".into()),
+                "metadata for a after its samples",
+            ),
+            (
+                OmError::RepeatedMetadata {
+                    kind: MetaKind::Unit,
+                    name: "a".into(),
+                },
+                "more than one UNIT for a",
+            ),
+            (
+                OmError::StatesetLabelMissing("s".into()),
+                "stateset sample lacks the label \"s\"",
+            ),
+            (OmError::InvalidLe(None), "invalid le label None"),
+            (
+                OmError::InvalidQuantile(Some("x".into())),
+                "invalid quantile label Some(\"x\")",
+            ),
+            (OmError::MissingEof, "missing # EOF at end of input"),
+        ];
+        for (e, expect) in cases {
+            check(e, expect);
+        }
+    }
+
+    #[test]
+    fn validator_reports_rules() {
+        let mut v = OmValidator::new();
+        assert_eq!(v.meta(MetaKind::Help, "a", "x"), Ok(()));
+        assert_eq!(
+            v.meta(MetaKind::Help, "a", "y"),
+            Err(OmError::RepeatedMetadata {
+                kind: MetaKind::Help,
+                name: "a".into()
+            })
+        );
+        assert_eq!(v.meta(MetaKind::Unit, "a", "seconds"), Ok(()));
+        assert_eq!(
+            v.finish(true, true),
+            Err(OmError::UnitNotSuffix {
+                unit: "seconds".into(),
+                name: "a".into()
+            })
+        );
+        assert_eq!(
+            OmValidator::new().finish(false, true),
+            Err(OmError::MissingEof)
+        );
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use crate::om_check::{MetaKind, OmValidator, SampleFacts};
+use crate::om_check::{MetaKind, OmError, OmValidator, SampleFacts};
 use crate::parser::{label_block, BlockKind, Scratch, Step};
 use crate::scan::{
     is_metric_char, is_metric_start, parse_om_timestamp, parse_value, scan_quoted, scan_while,
@@ -88,8 +88,13 @@ fn meta<'a>(
     }
     let text = &line[name_end + 1..];
     let strict = opts.om_strictness == OmStrictness::Reference;
-    let fail = |msg: String| err(0, msg);
-    let check = |r: Result<(), String>| if strict { r.map_err(fail) } else { Ok(()) };
+    let check = |r: Result<(), OmError>| {
+        if strict {
+            r.map_err(|e| err(0, e.to_string()))
+        } else {
+            Ok(())
+        }
+    };
     match kind {
         MetaKind::Help => {
             check(om.meta(kind, &name, text))?;
@@ -204,7 +209,9 @@ fn sample<'a>(
     };
     let (metric_type, is_created) = match om.sample(&facts) {
         Ok(r) => r,
-        Err(m) if opts.om_strictness == OmStrictness::Reference => return Err(err(0, m)),
+        Err(e) if opts.om_strictness == OmStrictness::Reference => {
+            return Err(err(0, e.to_string()))
+        }
         Err(_) => om.current_family(&name),
     };
     if is_created && opts.skip_created_series {

@@ -270,10 +270,10 @@ impl<'a> Parser<'a> {
                         self.eof_seen,
                         self.opts.om_strictness == crate::OmStrictness::Reference,
                     )
-                    .map_err(|m| ParseError {
+                    .map_err(|e| ParseError {
                         line: self.line_no.max(1),
                         col: 1,
-                        msg: m,
+                        msg: e.to_string(),
                     })?;
                 }
                 return Ok(None);

@@ -4,7 +4,91 @@
 //! Prometheus's own functions live in [`crate::prom`].
 
 use crate::gofmt;
+use crate::prom::PromError;
 use crate::value::Value;
+
+/// Why a Go builtin failed. The texts are Go's `text/template` ones; the
+/// executor adds `error calling NAME: `.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum FuncError {
+    /// `printf` whose first argument is not a string.
+    #[error("printf needs a format string")]
+    PrintfFormat,
+    /// `call` of nil.
+    #[error("call of nil")]
+    CallOfNil,
+    /// `call` of a value that is not a function (none is, here).
+    #[error("non-function of type {0}")]
+    NotAFunction(String),
+    /// A comparison with fewer than two operands.
+    #[error("missing argument for comparison")]
+    MissingComparisonArg,
+    /// `len` of nil.
+    #[error("len of nil pointer")]
+    LenOfNil,
+    /// `len` of a value without a length.
+    #[error("len of type {0}")]
+    LenOfType(String),
+    /// An index argument that is nil.
+    #[error("cannot index slice/array with nil")]
+    IndexWithNil,
+    /// An index argument that is not an integer.
+    #[error("cannot index slice/array with type {0}")]
+    IndexWithType(String),
+    /// An index below zero or above the capacity.
+    #[error("index out of range: {0}")]
+    IndexOutOfRange(i128),
+    /// A map key that is nil.
+    #[error("value is nil; should be of type string")]
+    NilMapKey,
+    /// A map key that is not a string.
+    #[error("value has type {0}; should be string")]
+    MapKeyType(String),
+    /// `index` without an item, or of nil.
+    #[error("index of untyped nil")]
+    IndexOfUntypedNil,
+    /// An index equal to the length (reflect's panic).
+    #[error("reflect: slice index out of range: {0}")]
+    ReflectIndexOutOfRange(usize),
+    /// Indexing into a nil value inside the chain.
+    #[error("index of nil pointer")]
+    IndexOfNilPointer,
+    /// Indexing a value that cannot be indexed.
+    #[error("can't index item of type {0}")]
+    CannotIndex(String),
+    /// `slice` without an item, or of nil.
+    #[error("slice of untyped nil")]
+    SliceOfUntypedNil,
+    /// `slice` with more than three indexes.
+    #[error("too many slice indexes: {0}")]
+    TooManySliceIndexes(usize),
+    /// `slice` of a string with three indexes.
+    #[error("cannot 3-index slice a string")]
+    ThreeIndexString,
+    /// `slice` of a value that cannot be sliced.
+    #[error("can't slice item of type {0}")]
+    CannotSlice(String),
+    /// Slice indexes in the wrong order.
+    #[error("invalid slice index: {0} > {1}")]
+    InvalidSliceIndex(usize, usize),
+    /// Comparison of values of different kinds.
+    #[error("incompatible types for comparison")]
+    IncompatibleTypes,
+    /// Ordering of values that have no order.
+    #[error("invalid type for comparison")]
+    InvalidComparisonType,
+    /// `eq` of values that cannot be compared.
+    #[error("non-comparable type {value}: {type_name}")]
+    NonComparable {
+        /// The value, as `%v` prints it.
+        value: String,
+        /// Its Go type.
+        type_name: String,
+    },
+    /// A Prometheus function failed.
+    #[error(transparent)]
+    Prom(#[from] PromError),
+}
 
 /// A Go parameter type, as far as argument checking needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +172,7 @@ pub(crate) fn call(
     name: &str,
     args: Vec<Value>,
     env: &crate::exec::Env<'_>,
-) -> Result<Value, String> {
+) -> Result<Value, FuncError> {
     match name {
         "not" => Ok(Value::Bool(!args.first().is_some_and(Value::truth))),
         "len" => length(args.first().unwrap_or(&Value::Nil)),
@@ -110,23 +194,23 @@ pub(crate) fn call(
         "println" => Ok(Value::String(gofmt::sprintln(&args))),
         "printf" => match args.split_first() {
             Some((Value::String(f), rest)) => Ok(Value::String(gofmt::sprintf(f, rest))),
-            _ => Err("printf needs a format string".into()),
+            _ => Err(FuncError::PrintfFormat),
         },
         "html" => Ok(Value::String(html_escape(&eval_args(&args)))),
         "js" => Ok(Value::String(js_escape(&eval_args(&args)))),
         "urlquery" => Ok(Value::String(query_escape(&eval_args(&args)))),
         "call" => match args.first() {
-            Some(Value::Nil) | None => Err("call of nil".into()),
-            Some(v) => Err(format!("non-function of type {}", v.type_name())),
+            Some(Value::Nil) | None => Err(FuncError::CallOfNil),
+            Some(v) => Err(FuncError::NotAFunction(v.type_name())),
         },
-        _ => crate::prom::call(name, args, env),
+        _ => Ok(crate::prom::call(name, args, env)?),
     }
 }
 
-fn pair(args: &[Value]) -> Result<(&Value, &Value), String> {
+fn pair(args: &[Value]) -> Result<(&Value, &Value), FuncError> {
     match args {
         [a, b] => Ok((a, b)),
-        _ => Err("missing argument for comparison".into()),
+        _ => Err(FuncError::MissingComparisonArg),
     }
 }
 
@@ -197,59 +281,51 @@ pub fn query_escape(s: &str) -> String {
     out
 }
 
-fn length(v: &Value) -> Result<Value, String> {
+fn length(v: &Value) -> Result<Value, FuncError> {
     let n = match v {
         Value::String(s) => s.len(),
         Value::List(l) => l.len(),
         Value::Map(m) => m.len(),
         Value::StrMap(m) => m.len(),
         Value::Vector(v) => v.len(),
-        Value::Nil => return Err("len of nil pointer".into()),
-        other => return Err(format!("len of type {}", other.type_name())),
+        Value::Nil => return Err(FuncError::LenOfNil),
+        other => return Err(FuncError::LenOfType(other.type_name())),
     };
     Ok(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
 }
 
-fn index_arg(idx: &Value, cap: usize) -> Result<usize, String> {
+fn index_arg(idx: &Value, cap: usize) -> Result<usize, FuncError> {
     let x: i128 = match idx {
         Value::Int(i) => (*i).into(),
         Value::Uint(u) => (*u).into(),
         Value::Duration(d) => (*d).into(),
-        Value::Nil => return Err("cannot index slice/array with nil".into()),
-        other => {
-            return Err(format!(
-                "cannot index slice/array with type {}",
-                other.type_name()
-            ))
-        }
+        Value::Nil => return Err(FuncError::IndexWithNil),
+        other => return Err(FuncError::IndexWithType(other.type_name())),
     };
     if x < 0 || x > cap as i128 {
-        return Err(format!("index out of range: {x}"));
+        return Err(FuncError::IndexOutOfRange(x));
     }
     Ok(x as usize)
 }
 
-fn map_key(idx: &Value) -> Result<&str, String> {
+fn map_key(idx: &Value) -> Result<&str, FuncError> {
     match idx {
         Value::String(s) => Ok(s),
-        Value::Nil => Err("value is nil; should be of type string".into()),
-        other => Err(format!(
-            "value has type {}; should be string",
-            other.type_name()
-        )),
+        Value::Nil => Err(FuncError::NilMapKey),
+        other => Err(FuncError::MapKeyType(other.type_name())),
     }
 }
 
-fn index(args: &[Value]) -> Result<Value, String> {
+fn index(args: &[Value]) -> Result<Value, FuncError> {
     let Some((item, idxs)) = args.split_first() else {
-        return Err("index of untyped nil".into());
+        return Err(FuncError::IndexOfUntypedNil);
     };
     if matches!(item, Value::Nil) {
-        return Err("index of untyped nil".into());
+        return Err(FuncError::IndexOfUntypedNil);
     }
     let mut item = item.clone();
     for idx in idxs {
-        let out_of_range = |x: usize| format!("reflect: slice index out of range: {x}");
+        let out_of_range = FuncError::ReflectIndexOutOfRange;
         item = match &item {
             Value::List(l) => {
                 let x = index_arg(idx, l.len())?;
@@ -271,41 +347,41 @@ fn index(args: &[Value]) -> Result<Value, String> {
             }
             Value::Map(m) => m.get(map_key(idx)?).cloned().unwrap_or(Value::Nil),
             Value::StrMap(m) => Value::String(m.get(map_key(idx)?).cloned().unwrap_or_default()),
-            Value::Nil => return Err("index of nil pointer".into()),
-            other => return Err(format!("can't index item of type {}", other.type_name())),
+            Value::Nil => return Err(FuncError::IndexOfNilPointer),
+            other => return Err(FuncError::CannotIndex(other.type_name())),
         };
     }
     Ok(item)
 }
 
-fn slice(args: &[Value]) -> Result<Value, String> {
+fn slice(args: &[Value]) -> Result<Value, FuncError> {
     let Some((item, idxs)) = args.split_first() else {
-        return Err("slice of untyped nil".into());
+        return Err(FuncError::SliceOfUntypedNil);
     };
     if idxs.len() > 3 {
-        return Err(format!("too many slice indexes: {}", idxs.len()));
+        return Err(FuncError::TooManySliceIndexes(idxs.len()));
     }
     let len = match item {
         Value::String(s) => {
             if idxs.len() == 3 {
-                return Err("cannot 3-index slice a string".into());
+                return Err(FuncError::ThreeIndexString);
             }
             s.len()
         }
         Value::List(l) => l.len(),
         Value::Vector(v) => v.len(),
-        Value::Nil => return Err("slice of untyped nil".into()),
-        other => return Err(format!("can't slice item of type {}", other.type_name())),
+        Value::Nil => return Err(FuncError::SliceOfUntypedNil),
+        other => return Err(FuncError::CannotSlice(other.type_name())),
     };
     let mut idx = [0, len, len];
     for (i, x) in idxs.iter().enumerate() {
         idx[i] = index_arg(x, len)?;
     }
     if idx[0] > idx[1] {
-        return Err(format!("invalid slice index: {} > {}", idx[0], idx[1]));
+        return Err(FuncError::InvalidSliceIndex(idx[0], idx[1]));
     }
     if idxs.len() == 3 && idx[1] > idx[2] {
-        return Err(format!("invalid slice index: {} > {}", idx[1], idx[2]));
+        return Err(FuncError::InvalidSliceIndex(idx[1], idx[2]));
     }
     let (i, j) = (idx[0], idx[1]);
     Ok(match item {
@@ -349,15 +425,12 @@ fn as_i(v: &Value) -> i128 {
     }
 }
 
-const BAD_CMP: &str = "incompatible types for comparison";
-const BAD_CMP_TYPE: &str = "invalid type for comparison";
-
-fn eq(args: &[Value]) -> Result<bool, String> {
+fn eq(args: &[Value]) -> Result<bool, FuncError> {
     let Some((a, rest)) = args.split_first() else {
-        return Err("missing argument for comparison".into());
+        return Err(FuncError::MissingComparisonArg);
     };
     if rest.is_empty() {
-        return Err("missing argument for comparison".into());
+        return Err(FuncError::MissingComparisonArg);
     }
     let k1 = kind(a);
     for b in rest {
@@ -366,7 +439,7 @@ fn eq(args: &[Value]) -> Result<bool, String> {
             match (k1, k2) {
                 (Kind::Int, Kind::Uint) | (Kind::Uint, Kind::Int) => as_i(a) == as_i(b),
                 _ if k1 == Kind::Invalid || k2 == Kind::Invalid => false,
-                _ => return Err(BAD_CMP.into()),
+                _ => return Err(FuncError::IncompatibleTypes),
             }
         } else {
             match (a, b) {
@@ -378,11 +451,10 @@ fn eq(args: &[Value]) -> Result<bool, String> {
                 (Value::Sample(x), Value::Sample(y)) => x == y,
                 (Value::Time(x), Value::Time(y)) => x == y,
                 _ => {
-                    return Err(format!(
-                        "non-comparable type {}: {}",
-                        gofmt::format_v(b),
-                        b.type_name()
-                    ));
+                    return Err(FuncError::NonComparable {
+                        value: gofmt::format_v(b),
+                        type_name: b.type_name(),
+                    });
                 }
             }
         };
@@ -393,28 +465,28 @@ fn eq(args: &[Value]) -> Result<bool, String> {
     Ok(false)
 }
 
-fn lt(a: &Value, b: &Value) -> Result<bool, String> {
+fn lt(a: &Value, b: &Value) -> Result<bool, FuncError> {
     let (k1, k2) = (kind(a), kind(b));
     for k in [k1, k2] {
         if matches!(k, Kind::Invalid | Kind::Other) {
-            return Err(BAD_CMP_TYPE.into());
+            return Err(FuncError::InvalidComparisonType);
         }
     }
     if k1 != k2 {
         return match (k1, k2) {
             (Kind::Int, Kind::Uint) | (Kind::Uint, Kind::Int) => Ok(as_i(a) < as_i(b)),
-            _ => Err(BAD_CMP.into()),
+            _ => Err(FuncError::IncompatibleTypes),
         };
     }
     match (a, b) {
-        (Value::Bool(_), _) => Err(BAD_CMP_TYPE.into()),
+        (Value::Bool(_), _) => Err(FuncError::InvalidComparisonType),
         (Value::Float(x), Value::Float(y)) => Ok(x < y),
         (Value::String(x), Value::String(y)) => Ok(x < y),
         _ => Ok(as_i(a) < as_i(b)),
     }
 }
 
-fn le(a: &Value, b: &Value) -> Result<bool, String> {
+fn le(a: &Value, b: &Value) -> Result<bool, FuncError> {
     if lt(a, b)? {
         return Ok(true);
     }
@@ -445,21 +517,30 @@ mod tests {
         }
     }
 
+    /// The error message Go prints, or `None` on success.
+    fn shown<T>(r: Result<T, FuncError>) -> Option<String> {
+        r.err().map(|e| e.to_string())
+    }
+
     #[test]
     fn comparisons() {
         assert_eq!(eq(&[Value::Int(1), Value::Int(2), Value::Int(1)]), Ok(true));
         assert_eq!(
-            eq(&[Value::Float(1.0), Value::Int(1)]),
-            Err(BAD_CMP.to_string())
+            shown(eq(&[Value::Float(1.0), Value::Int(1)])),
+            Some("incompatible types for comparison".to_string())
         );
         assert_eq!(eq(&[Value::Nil, Value::Int(1)]), Ok(false));
         assert_eq!(lt(&Value::from("a"), &Value::from("b")), Ok(true));
         assert_eq!(lt(&Value::Int(-1), &Value::Uint(0)), Ok(true));
         assert_eq!(
-            lt(&Value::Bool(true), &Value::Bool(false)),
-            Err(BAD_CMP_TYPE.to_string())
+            shown(lt(&Value::Bool(true), &Value::Bool(false))),
+            Some("invalid type for comparison".to_string())
         );
         assert_eq!(le(&Value::Float(2.0), &Value::Float(2.0)), Ok(true));
+        assert_eq!(
+            shown(eq(&[Value::Int(1)])),
+            Some("missing argument for comparison".to_string())
+        );
     }
 
     #[test]
@@ -467,10 +548,21 @@ mod tests {
         let list = Value::from(vec!["a", "b"]);
         assert_eq!(index(&[list.clone(), Value::Int(1)]), Ok(Value::from("b")));
         assert_eq!(
-            index(&[list.clone(), Value::Int(5)]),
-            Err("index out of range: 5".to_string())
+            shown(index(&[list.clone(), Value::Int(5)])),
+            Some("index out of range: 5".to_string())
         );
-        assert_eq!(slice(&[list, Value::Int(1)]), Ok(Value::from(vec!["b"])));
+        assert_eq!(
+            shown(index(&[list.clone(), Value::Int(2)])),
+            Some("reflect: slice index out of range: 2".to_string())
+        );
+        assert_eq!(
+            slice(&[list.clone(), Value::Int(1)]),
+            Ok(Value::from(vec!["b"]))
+        );
+        assert_eq!(
+            shown(slice(&[list, Value::Int(2), Value::Int(1)])),
+            Some("invalid slice index: 2 > 1".to_string())
+        );
         assert_eq!(
             slice(&[Value::from("hello"), Value::Int(1), Value::Int(3)]),
             Ok(Value::from("el"))
@@ -479,9 +571,13 @@ mod tests {
         assert_eq!(index(&[m.clone(), Value::from("k")]), Ok(Value::from("v")));
         assert_eq!(index(&[m.clone(), Value::from("zz")]), Ok(Value::from("")));
         assert_eq!(
-            index(&[m, Value::Int(1)]),
-            Err("value has type int; should be string".to_string())
+            shown(index(&[m, Value::Int(1)])),
+            Some("value has type int; should be string".to_string())
         );
         assert_eq!(length(&Value::from("héllo")), Ok(Value::Int(6)));
+        assert_eq!(
+            shown(length(&Value::Int(1))),
+            Some("len of type int".to_string())
+        );
     }
 }

@@ -6,6 +6,7 @@
 use crate::funcs::{Param, Sig};
 use crate::value::{Time, Value};
 use watchfire_promql::civil::{civil_from_days, day_of_year, weekday};
+use watchfire_promql::duration::DurationError;
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -162,8 +163,20 @@ pub(crate) fn format_time(t: &Time, layout: &str) -> String {
 pub(crate) use watchfire_promql::duration::go_duration_string as duration_string;
 
 /// Prometheus `model.ParseDuration`; returns nanoseconds.
-pub(crate) fn parse_prom_duration(s: &str) -> Result<i64, String> {
-    watchfire_promql::duration::parse_duration_ns(s).map_err(|e| e.to_string())
+pub(crate) fn parse_prom_duration(s: &str) -> Result<i64, DurationError> {
+    watchfire_promql::duration::parse_duration_ns(s)
+}
+
+/// Why a method call on a time or duration value failed (Go's text; the
+/// executor adds `error calling NAME: `).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum MethodError {
+    /// `Format` without a string layout.
+    #[error("Format needs a layout string")]
+    FormatLayout,
+    /// The receiver has no such method.
+    #[error("no method {0}")]
+    NoMethod(String),
 }
 
 /// Signature of a method on a time or duration value, if it exists.
@@ -194,14 +207,14 @@ pub(crate) fn method_sig(recv: &Value, name: &str) -> Option<Sig> {
 }
 
 /// Calls a method found by [`method_sig`].
-pub(crate) fn call_method(recv: &Value, name: &str, args: &[Value]) -> Result<Value, String> {
+pub(crate) fn call_method(recv: &Value, name: &str, args: &[Value]) -> Result<Value, MethodError> {
     match recv {
         Value::Time(t) => {
             let c = civil(t);
             Ok(match name {
                 "Format" => match args.first() {
                     Some(Value::String(layout)) => Value::String(format_time(t, layout)),
-                    _ => return Err("Format needs a layout string".into()),
+                    _ => return Err(MethodError::FormatLayout),
                 },
                 "Unix" => Value::Int(t.secs),
                 "UnixMilli" => {
@@ -235,7 +248,7 @@ pub(crate) fn call_method(recv: &Value, name: &str, args: &[Value]) -> Result<Va
                 _ => Value::String(duration_string(*d)),
             })
         }
-        _ => Err(format!("no method {name}")),
+        _ => Err(MethodError::NoMethod(name.to_string())),
     }
 }
 
@@ -300,13 +313,24 @@ mod tests {
         assert_eq!(parse_prom_duration("1h2m10ms"), Ok(3_720_010_000_000));
         assert_eq!(parse_prom_duration("1y"), Ok(365 * 86_400 * 1_000_000_000));
         assert!(parse_prom_duration("2m1h").is_err());
+        let message = |s: &str| parse_prom_duration(s).map_err(|e| e.to_string());
         assert_eq!(
-            parse_prom_duration("1x"),
+            message("1x"),
             Err("unknown unit \"x\" in duration \"1x\"".to_string())
         );
+        assert_eq!(message(""), Err("empty duration string".to_string()));
+        let method = |recv: &Value, name: &str| {
+            call_method(recv, name, &[])
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(
-            parse_prom_duration(""),
-            Err("empty duration string".to_string())
+            method(&Value::Time(Time::from_unix(0, 0)), "Format"),
+            Err("Format needs a layout string".to_string())
+        );
+        assert_eq!(
+            method(&Value::Int(1), "Seconds"),
+            Err("no method Seconds".to_string())
         );
     }
 }

@@ -39,7 +39,10 @@ pub(crate) fn parse(name: &str, text: &str) -> Result<Trees, ParseErr> {
         trees: BTreeMap::new(),
     };
     let root = p.parse_top()?;
-    add_tree(&mut p.trees, name, root).map_err(|msg| ParseErr { pos: 0, msg })?;
+    add_tree(&mut p.trees, name, root).map_err(|e| ParseErr {
+        pos: 0,
+        msg: e.to_string(),
+    })?;
     Ok(p.trees)
 }
 
@@ -50,14 +53,16 @@ fn is_empty_tree(list: &[Item]) -> bool {
     })
 }
 
-fn add_tree(trees: &mut Trees, name: &str, root: Vec<Item>) -> Result<(), String> {
+/// Go's error for a second non-empty definition of the same template name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("template: multiple definition of template {}", crate::gofmt::quote(.0))]
+struct MultipleDefinition(String);
+
+fn add_tree(trees: &mut Trees, name: &str, root: Vec<Item>) -> Result<(), MultipleDefinition> {
     match trees.get(name) {
         Some(existing) if !is_empty_tree(existing) => {
             if !is_empty_tree(&root) {
-                return Err(format!(
-                    "template: multiple definition of template {}",
-                    crate::gofmt::quote(name)
-                ));
+                return Err(MultipleDefinition(name.to_string()));
             }
             Ok(())
         }
@@ -217,8 +222,8 @@ impl Parser<'_> {
         if let Ending::Else = end {
             return self.errorf(format!("unexpected {{{{else}}}} in {CONTEXT}"));
         }
-        if let Err(msg) = add_tree(&mut self.trees, &name, list) {
-            return self.errorf(msg);
+        if let Err(e) = add_tree(&mut self.trees, &name, list) {
+            return self.errorf(e.to_string());
         }
         Ok(())
     }
@@ -378,8 +383,8 @@ impl Parser<'_> {
         if let Ending::Else = end {
             return self.errorf(format!("unexpected {{{{else}}}} in {CONTEXT}"));
         }
-        if let Err(msg) = add_tree(&mut self.trees, &name, list) {
-            return self.errorf(msg);
+        if let Err(e) = add_tree(&mut self.trees, &name, list) {
+            return self.errorf(e.to_string());
         }
         Ok(Item::Template(tok.pos, name, Some(pipe)))
     }

@@ -5,25 +5,82 @@
 //! prefix).
 
 use regex::Regex;
-
-use crate::exec::Env;
-use crate::value::{QuerySample, Time, Value};
+use watchfire_promql::duration::DurationError;
 use watchfire_promql::gofmt::format_float;
+
+use crate::error::QueryError;
+use crate::exec::Env;
+use crate::strconv::ParseFloatError;
+use crate::value::{QuerySample, Time, Value};
+
+/// Why a Prometheus template function failed. The texts are Prometheus's
+/// (Go's) own; the executor adds `error calling NAME: `.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum PromError {
+    /// `ConvertToFloat` of a value of this Go type.
+    #[error("can't convert {0} to float")]
+    NotConvertible(String),
+    /// `ConvertToFloat` of a string that is not a number.
+    #[error(transparent)]
+    ParseFloat(#[from] ParseFloatError),
+    /// A sample function given something other than a sample (Go panics
+    /// dereferencing the nil `*sample`).
+    #[error("runtime error: invalid memory address or nil pointer dereference")]
+    NilSample,
+    /// `query` without a query engine.
+    #[error("no query engine available")]
+    NoQueryEngine,
+    /// `query` failed.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// `first` of an empty vector.
+    #[error("first() called on vector with no elements")]
+    FirstOfEmpty,
+    /// `reReplaceAll` with a bad pattern (Go's `regexp.MustCompile` panic).
+    #[error("regexp: Compile({quoted}): {0}", quoted = compile_quote(&.0.pattern))]
+    RegexCompile(RegexSyntaxError),
+    /// `match` with a bad pattern.
+    #[error(transparent)]
+    RegexSyntax(RegexSyntaxError),
+    /// `toTime` of NaN or an infinity.
+    #[error("value is NaN or Inf")]
+    NanOrInf,
+    /// Seconds too large for an int64 count of nanoseconds.
+    #[error("{} cannot be represented as a nanoseconds timestamp since it overflows int64", crate::gofmt::format_v(&Value::Float(*.0)))]
+    TimeOverflow(f64),
+    /// `parseDuration` of a bad duration.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    /// A known function with no implementation here.
+    #[error("function {0:?} not implemented")]
+    NotImplemented(String),
+}
+
+/// Go's `*syntax.Error` text, with the Rust regex crate's reason inside:
+/// ``error parsing regexp: REASON: `PATTERN` ``.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("error parsing regexp: {reason}: `{pattern}`")]
+pub(crate) struct RegexSyntaxError {
+    /// The pattern as given.
+    pattern: String,
+    /// Why it does not compile.
+    reason: String,
+}
 
 fn g4(v: f64) -> String {
     format_float(v, 'g', Some(4))
 }
 
 /// Prometheus `ConvertToFloat`.
-fn to_float(v: &Value) -> Result<f64, String> {
+fn to_float(v: &Value) -> Result<f64, PromError> {
     match v {
         Value::Float(f) => Ok(*f),
-        Value::String(s) => crate::strconv::parse_float(s),
+        Value::String(s) => Ok(crate::strconv::parse_float(s)?),
         Value::Int(i) => Ok(*i as f64),
         Value::Uint(u) => Ok(*u as f64),
         Value::Duration(d) => Ok(*d as f64 / 1e9),
-        Value::Nil => Err("can't convert <nil> to float".into()),
-        other => Err(format!("can't convert {} to float", other.type_name())),
+        // `Value::Nil` is Go's `<nil>`.
+        other => Err(PromError::NotConvertible(other.type_name())),
     }
 }
 
@@ -38,26 +95,26 @@ fn str_arg(args: &[Value], i: usize) -> String {
     }
 }
 
-fn sample_arg(args: &[Value], i: usize) -> Result<QuerySample, String> {
+fn sample_arg(args: &[Value], i: usize) -> Result<QuerySample, PromError> {
     match arg(args, i) {
         Value::Sample(s) => Ok(s.clone()),
-        _ => Err("runtime error: invalid memory address or nil pointer dereference".into()),
+        _ => Err(PromError::NilSample),
     }
 }
 
 /// Calls the Prometheus function `name`.
-pub(crate) fn call(name: &str, args: Vec<Value>, env: &Env<'_>) -> Result<Value, String> {
+pub(crate) fn call(name: &str, args: Vec<Value>, env: &Env<'_>) -> Result<Value, PromError> {
     Ok(match name {
         "query" => {
             let q = str_arg(&args, 0);
             let Some(qf) = env.query else {
-                return Err("no query engine available".into());
+                return Err(PromError::NoQueryEngine);
             };
-            Value::Vector(qf.query(&q, env.ts_ms).map_err(|e| e.to_string())?)
+            Value::Vector(qf.query(&q, env.ts_ms)?)
         }
         "first" => match arg(&args, 0) {
             Value::Vector(v) if !v.is_empty() => Value::Sample(v[0].clone()),
-            _ => return Err("first() called on vector with no elements".into()),
+            _ => return Err(PromError::FirstOfEmpty),
         },
         "label" => {
             let s = sample_arg(&args, 1)?;
@@ -83,7 +140,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>, env: &Env<'_>) -> Result<Value,
                 .collect(),
         ),
         "reReplaceAll" => {
-            let re = compile(&str_arg(&args, 0))?;
+            let re = compile(&str_arg(&args, 0)).map_err(PromError::RegexCompile)?;
             Value::String(
                 re.replace_all(&str_arg(&args, 2), str_arg(&args, 1).as_str())
                     .into_owned(),
@@ -91,7 +148,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>, env: &Env<'_>) -> Result<Value,
         }
         "match" => {
             let pattern = str_arg(&args, 0);
-            let re = Regex::new(&pattern).map_err(|e| regex_detail(&pattern, &e))?;
+            let re = compile(&pattern).map_err(PromError::RegexSyntax)?;
             Value::Bool(re.is_match(&str_arg(&args, 1)))
         }
         "safeHtml" => Value::String(str_arg(&args, 0)),
@@ -135,7 +192,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>, env: &Env<'_>) -> Result<Value,
         "toTime" => {
             let v = to_float(arg(&args, 0))?;
             if v.is_nan() || v.is_infinite() {
-                return Err("value is NaN or Inf".into());
+                return Err(PromError::NanOrInf);
             }
             Value::Time(float_to_time(v)?)
         }
@@ -150,7 +207,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>, env: &Env<'_>) -> Result<Value,
         "pathPrefix" => Value::String(url_path(env.external_url)),
         "externalURL" => Value::String(env.external_url.to_string()),
         "now" => Value::Float(env.ts_ms as f64 / 1000.0),
-        other => return Err(format!("function {other:?} not implemented")),
+        other => return Err(PromError::NotImplemented(other.to_string())),
     })
 }
 
@@ -165,23 +222,27 @@ fn go_f64_to_i64(v: f64) -> i64 {
     }
 }
 
-fn compile(pattern: &str) -> Result<Regex, String> {
-    Regex::new(pattern).map_err(|e| compile_error(pattern, &e))
+/// Compiles `pattern`, describing a failure as Go would.
+fn compile(pattern: &str) -> Result<Regex, RegexSyntaxError> {
+    Regex::new(pattern).map_err(|e| RegexSyntaxError {
+        pattern: pattern.to_string(),
+        reason: regex_reason(&e),
+    })
 }
 
-fn compile_error(pattern: &str, e: &regex::Error) -> String {
-    let q = if pattern.contains(['`', '\r']) || pattern.chars().any(|c| c != '\t' && c.is_control())
-    {
+/// How `regexp.MustCompile`'s panic quotes the pattern (`strconv.Quote`
+/// unless a raw string literal can hold it).
+fn compile_quote(pattern: &str) -> String {
+    if pattern.contains(['`', '\r']) || pattern.chars().any(|c| c != '\t' && c.is_control()) {
         crate::gofmt::quote(pattern)
     } else {
         format!("`{pattern}`")
-    };
-    format!("regexp: Compile({q}): {}", regex_detail(pattern, e))
+    }
 }
 
-/// Go's `*syntax.Error` text, with the Rust regex crate's reason inside.
-fn regex_detail(pattern: &str, e: &regex::Error) -> String {
-    let reason = match e {
+/// The reason part of the Rust regex crate's error.
+fn regex_reason(e: &regex::Error) -> String {
+    match e {
         regex::Error::Syntax(s) => s
             .lines()
             .rev()
@@ -189,18 +250,14 @@ fn regex_detail(pattern: &str, e: &regex::Error) -> String {
             .map(|l| l.trim_start_matches("error:").trim().to_string())
             .unwrap_or_else(|| s.clone()),
         other => other.to_string(),
-    };
-    format!("error parsing regexp: {reason}: `{pattern}`")
+    }
 }
 
 /// Prometheus `floatToTime`: seconds to a millisecond-precision instant.
-fn float_to_time(v: f64) -> Result<Time, String> {
+fn float_to_time(v: f64) -> Result<Time, PromError> {
     let ts = v * 1e9;
     if ts > i64::MAX as f64 || ts < i64::MIN as f64 {
-        return Err(format!(
-            "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
-            crate::gofmt::format_v(&Value::Float(v))
-        ));
+        return Err(PromError::TimeOverflow(v));
     }
     let ns = go_f64_to_i64(ts);
     let ms = ns / 1_000_000;
@@ -393,5 +450,35 @@ mod tests {
         assert_eq!(humanize(-1234.0), "-1.234k");
         assert_eq!(humanize(0.000001), "1u");
         assert_eq!(humanize_duration(-0.5), "-500ms");
+    }
+
+    #[test]
+    fn error_messages() {
+        let compile_err = |p: &str| compile(p).map(|_| ()).map_err(PromError::RegexCompile);
+        let cases: Vec<(Result<(), PromError>, &str)> = vec![
+            (
+                compile_err("("),
+                "regexp: Compile(`(`): error parsing regexp: unclosed group: `(`",
+            ),
+            (
+                compile_err("a`("),
+                "regexp: Compile(\"a`(\"): error parsing regexp: unclosed group: `a`(`",
+            ),
+            (
+                to_float(&Value::Nil).map(|_| ()),
+                "can't convert <nil> to float",
+            ),
+            (
+                sample_arg(&[Value::Int(1)], 0).map(|_| ()),
+                "runtime error: invalid memory address or nil pointer dereference",
+            ),
+            (
+                float_to_time(1e300).map(|_| ()),
+                "1e+300 cannot be represented as a nanoseconds timestamp since it overflows int64",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got.map_err(|e| e.to_string()), Err(want.to_string()));
+        }
     }
 }

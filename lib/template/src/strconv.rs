@@ -174,14 +174,35 @@ pub(crate) fn parse_int_base0(s: &str) -> Option<i128> {
     Some(if neg { -v } else { v })
 }
 
+/// Why Go's `strconv.ParseFloat` rejected a string (Go's `*strconv.NumError`):
+/// `strconv.ParseFloat: parsing "x": invalid syntax`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("strconv.ParseFloat: parsing {}: {kind}", crate::gofmt::quote(.input))]
+pub(crate) struct ParseFloatError {
+    /// The string as given.
+    input: String,
+    /// What is wrong with it.
+    kind: NumErrorKind,
+}
+
+/// Go's `strconv.ErrSyntax` and `strconv.ErrRange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NumErrorKind {
+    /// Not a number.
+    #[error("invalid syntax")]
+    Syntax,
+    /// A finite number too large for a float64.
+    #[error("value out of range")]
+    Range,
+}
+
 /// Go's `strconv.ParseFloat(s, 64)` for decimal syntax (plus Inf/NaN words).
-pub(crate) fn parse_float(s: &str) -> Result<f64, String> {
-    let bad = || {
-        format!(
-            "strconv.ParseFloat: parsing {}: invalid syntax",
-            crate::gofmt::quote(s)
-        )
+pub(crate) fn parse_float(s: &str) -> Result<f64, ParseFloatError> {
+    let fail = |kind| ParseFloatError {
+        input: s.to_string(),
+        kind,
     };
+    let bad = || fail(NumErrorKind::Syntax);
     let body = s.strip_prefix(['+', '-']).unwrap_or(s);
     let lower = body.to_ascii_lowercase();
     let special = matches!(lower.as_str(), "inf" | "infinity" | "nan");
@@ -199,10 +220,7 @@ pub(crate) fn parse_float(s: &str) -> Result<f64, String> {
     let cleaned = s.replace('_', "");
     let v: f64 = cleaned.parse().map_err(|_| bad())?;
     if v.is_infinite() && !special {
-        return Err(format!(
-            "strconv.ParseFloat: parsing {}: value out of range",
-            crate::gofmt::quote(s)
-        ));
+        return Err(fail(NumErrorKind::Range));
     }
     Ok(v)
 }
@@ -251,9 +269,14 @@ mod tests {
         assert_eq!(parse_float(".12"), Ok(0.12));
         assert_eq!(parse_float("+Inf"), Ok(f64::INFINITY));
         assert!(parse_float("NaN").is_ok_and(f64::is_nan));
+        let message = |s: &str| parse_float(s).map_err(|e| e.to_string());
         assert_eq!(
-            parse_float("one"),
+            message("one"),
             Err("strconv.ParseFloat: parsing \"one\": invalid syntax".to_string())
+        );
+        assert_eq!(
+            message("1e999"),
+            Err("strconv.ParseFloat: parsing \"1e999\": value out of range".to_string())
         );
         assert!(parse_float("").is_err());
     }

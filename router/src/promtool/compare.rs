@@ -3,7 +3,7 @@
 //! rejects `@` and negative offsets when those features are disabled.
 
 use watchfire_promql::ast::{AtModifier, Expr};
-use watchfire_promql::eval::{Engine, Value};
+use watchfire_promql::eval::{Engine, EvalError, Value};
 use watchfire_promql::gofmt::format_float;
 use watchfire_promql::storage::FloatHistogram;
 use watchfire_promql::Labels;
@@ -96,7 +96,7 @@ pub(super) fn check_promql(
     let fail = |err: String| Some(format!("    expr: {expr_text:?}, time: {time}, err: {err}"));
     let got = match query(expr_text, t, storage, opts) {
         Ok(v) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let mut exp = Vec::new();
     for s in pt.exp_samples.iter().flatten() {
@@ -143,20 +143,39 @@ pub(super) fn check_promql(
     ))
 }
 
+/// Why a `promql_expr_test` expression gave no samples to compare.
+#[derive(Debug, thiserror::Error)]
+enum QueryError {
+    /// The expression does not parse; `line:col` of the error first.
+    #[error("{line}:{col}: parse error: {source}")]
+    Parse {
+        line: usize,
+        col: usize,
+        source: watchfire_promql::ParseError,
+    },
+    /// It uses a disabled feature.
+    #[error(transparent)]
+    Feature(#[from] FeatureError),
+    /// Evaluation failed.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// A string or range vector.
+    #[error("rule result is not a vector or scalar")]
+    NotVectorOrScalar,
+}
+
 fn query(
     text: &str,
     t: i64,
     storage: &TestStorage,
     opts: &TestOptions,
-) -> Result<Vec<Point>, String> {
-    let expr = watchfire_promql::parse(text).map_err(|e| {
-        let (l, c) = e.span.line_col(text);
-        format!("{l}:{c}: parse error: {e}")
+) -> Result<Vec<Point>, QueryError> {
+    let expr = watchfire_promql::parse(text).map_err(|source| {
+        let (line, col) = source.span.line_col(text);
+        QueryError::Parse { line, col, source }
     })?;
     walk_features(&expr, opts)?;
-    let res = Engine::default()
-        .instant(storage, &expr, t)
-        .map_err(|e| e.to_string())?;
+    let res = Engine::default().instant(storage, &expr, t)?;
     match res.value {
         Value::Vector(v) => Ok(v
             .into_iter()
@@ -171,22 +190,31 @@ fn query(
             value: v,
             hist: None,
         }]),
-        _ => Err("rule result is not a vector or scalar".into()),
+        _ => Err(QueryError::NotVectorOrScalar),
     }
 }
 
-/// Rejects the `@` modifier and negative offsets when disabled, with
-/// Prometheus's parser messages.
-pub(super) fn walk_features(e: &Expr, opts: &TestOptions) -> Result<(), String> {
-    let check = |offset: i64, at: &Option<AtModifier>| -> Result<(), String> {
+/// A PromQL feature that is turned off, with Prometheus's parser message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum FeatureError {
+    /// The `@` modifier.
+    #[error("@ modifier is disabled, use --enable-feature=promql-at-modifier to enable it")]
+    AtModifier,
+    /// A negative offset.
+    #[error(
+        "negative offset is disabled, use --enable-feature=promql-negative-offset to enable it"
+    )]
+    NegativeOffset,
+}
+
+/// Rejects the `@` modifier and negative offsets when disabled.
+pub(super) fn walk_features(e: &Expr, opts: &TestOptions) -> Result<(), FeatureError> {
+    let check = |offset: i64, at: &Option<AtModifier>| {
         if at.is_some() && !opts.enable_at_modifier {
-            return Err(
-                "@ modifier is disabled, use --enable-feature=promql-at-modifier to enable it"
-                    .into(),
-            );
+            return Err(FeatureError::AtModifier);
         }
         if offset < 0 && !opts.enable_negative_offset {
-            return Err("negative offset is disabled, use --enable-feature=promql-negative-offset to enable it".into());
+            return Err(FeatureError::NegativeOffset);
         }
         Ok(())
     };

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use watchfire_promqltest::NotationError;
 use watchfire_rulefmt::{format_duration, ParseOptions, RuleFile};
 
 use super::compare::{check_promql, walk_features};
@@ -117,21 +118,50 @@ fn load_rule_files(paths: &[PathBuf], opts: &TestOptions) -> Result<Vec<RuleFile
     }
 }
 
+/// Why a test group could not run at all (its one failure message).
+#[derive(Debug, thiserror::Error)]
+enum GroupError {
+    /// A bad `interval`, `start_timestamp` or `eval_time`.
+    #[error(transparent)]
+    Field(#[from] PromtoolError),
+    /// An `input_series` line that does not parse.
+    #[error("    input_series: parsing {line:?}: {source}")]
+    InputSeries {
+        /// The series and values, trimmed.
+        line: String,
+        source: NotationError,
+    },
+    /// The rule files did not load; one message per problem.
+    #[error("{}", .0.join("\n"))]
+    RuleFiles(Vec<String>),
+    /// An `alert_rule_test` item without `alertname`.
+    #[error(
+        "an item under alert_rule_test misses required attribute alertname at eval_time {}{}",
+        format_duration(*.eval_time),
+        .group.as_ref().map(|n| format!(" (in TestGroup {n})")).unwrap_or_default()
+    )]
+    MissingAlertname {
+        /// The item's `eval_time` (ms).
+        eval_time: i64,
+        /// The test group's name, if it has one.
+        group: Option<String>,
+    },
+}
+
 /// Runs one test group; returns its failure messages.
 fn run_group(tg: &TestGroup, ctx: &FileCtx<'_>) -> Vec<String> {
     match run_group_inner(tg, ctx) {
         Ok(errs) => errs,
-        Err(e) => vec![e],
+        Err(e) => vec![e.to_string()],
     }
 }
 
-fn run_group_inner(tg: &TestGroup, ctx: &FileCtx<'_>) -> Result<Vec<String>, String> {
-    let mut interval =
-        file::duration("interval", tg.interval.as_deref()).map_err(|e| e.to_string())?;
+fn run_group_inner(tg: &TestGroup, ctx: &FileCtx<'_>) -> Result<Vec<String>, GroupError> {
+    let mut interval = file::duration("interval", tg.interval.as_deref())?;
     if interval <= 0 {
         interval = ctx.eval_interval;
     }
-    let start = file::start_timestamp(tg.start_timestamp.as_deref()).map_err(|e| e.to_string())?;
+    let start = file::start_timestamp(tg.start_timestamp.as_deref())?;
 
     let mut storage = TestStorage::default();
     for s in tg.input_series.iter().flatten() {
@@ -140,12 +170,20 @@ fn run_group_inner(tg: &TestGroup, ctx: &FileCtx<'_>) -> Result<Vec<String>, Str
             s.series.as_deref().unwrap_or(""),
             s.values.as_deref().unwrap_or("")
         );
-        let (labels, values) = watchfire_promqltest::parse_series_line(&line)
-            .map_err(|e| format!("    input_series: parsing {:?}: {e}", line.trim()))?;
+        let (labels, values) =
+            watchfire_promqltest::parse_series_line(&line).map_err(|source| {
+                GroupError::InputSeries {
+                    line: line.trim().to_string(),
+                    source,
+                }
+            })?;
         storage.add_input(labels, &values, start, interval);
     }
 
-    let files = ctx.rules.as_ref().map_err(|errs| errs.join("\n"))?;
+    let files = ctx
+        .rules
+        .as_ref()
+        .map_err(|errs| GroupError::RuleFiles(errs.clone()))?;
     let opts = Arc::new(EvalOptions {
         external_labels: tg.external_labels.clone().unwrap_or_default(),
         external_url: tg.external_url.clone().unwrap_or_default(),
@@ -165,22 +203,18 @@ fn run_group_inner(tg: &TestGroup, ctx: &FileCtx<'_>) -> Result<Vec<String>, Str
     let group_log = tg.name.as_deref().filter(|n| !n.is_empty());
     let mut alert_tests: BTreeMap<i64, Vec<(&AlertTestCase, i64)>> = BTreeMap::new();
     for at in tg.alert_rule_test.iter().flatten() {
-        let t = file::duration("eval_time", at.eval_time.as_deref()).map_err(|e| e.to_string())?;
+        let t = file::duration("eval_time", at.eval_time.as_deref())?;
         if at.alertname.as_deref().unwrap_or("").is_empty() {
-            let suffix = group_log
-                .map(|n| format!(" (in TestGroup {n})"))
-                .unwrap_or_default();
-            return Err(format!(
-                "an item under alert_rule_test misses required attribute alertname at eval_time {}{suffix}",
-                format_duration(t)
-            ));
+            return Err(GroupError::MissingAlertname {
+                eval_time: t,
+                group: group_log.map(str::to_string),
+            });
         }
         alert_tests.entry(t).or_default().push((at, t));
     }
     let mut promql_times = Vec::new();
     for pt in tg.promql_expr_test.iter().flatten() {
-        promql_times
-            .push(file::duration("eval_time", pt.eval_time.as_deref()).map_err(|e| e.to_string())?);
+        promql_times.push(file::duration("eval_time", pt.eval_time.as_deref())?);
     }
     let max_rel = alert_tests
         .keys()

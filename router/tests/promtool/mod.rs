@@ -106,6 +106,55 @@ fn failure_output_resembles_promtool() {
 }
 
 #[test]
+fn disabled_features_are_named() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "at-modifier-test.yml",
+            "--disable-at-modifier",
+            "@ modifier is disabled, use --enable-feature=promql-at-modifier to enable it",
+        ),
+        (
+            "negative-offset-test.yml",
+            "--disable-negative-offset",
+            "negative offset is disabled, use --enable-feature=promql-negative-offset to enable it",
+        ),
+    ];
+    for (file, arg, want) in cases {
+        let out = check(file, &[arg], 1);
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+}
+
+#[test]
+fn group_errors_are_reported() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "tests:\n  - input_series:\n      - series: 'x{'\n        values: '1'\n",
+            RULES,
+            "\n    input_series: parsing \"x{ 1\": column ",
+        ),
+        (
+            "tests:\n  - promql_expr_test:\n      - expr: 'sum('\n        eval_time: 1m\n",
+            RULES,
+            "\n    expr: \"sum(\", time: 1m, err: 1:5: parse error: ",
+        ),
+        (
+            "tests:\n  - promql_expr_test:\n      - expr: 'x[1m]'\n        eval_time: 1m\n",
+            RULES,
+            "\n    expr: \"x[1m]\", time: 1m, err: rule result is not a vector or scalar\n",
+        ),
+        (
+            "rule_files: [rules.yml]\ntests:\n  - interval: 1m\n",
+            "groups: [{name: g, rules: [{record: r, expr: 'sum('}]}]\n",
+            "rules.yml:1:51: group \"g\", rule 1, \"r\": could not parse expression: 1:5: parse error: unclosed left parenthesis\n",
+        ),
+    ];
+    for (test, rules, want) in cases {
+        check_inline(test, rules, 1, want);
+    }
+}
+
+#[test]
 fn missing_file_and_bad_run_regex_fail() {
     let mut out = Vec::new();
     assert_eq!(

@@ -28,17 +28,18 @@ fn check(c: Case) {
     push(&mut st, "up{job=a,i=2}", t - MIN, 0.0);
     let mut g = Group::new(group("g", MIN, c.limit, c.rules), opts());
     let out = g.eval(&mut st, t);
-    let got: Vec<Result<usize, String>> = out
+    let messages: Vec<Option<String>> = out
         .rules
         .iter()
-        .map(|r| match &r.error {
-            None => Ok(r.samples),
-            Some(e) => Err(e.to_string()),
-        })
+        .map(|r| r.error.as_ref().map(ToString::to_string))
         .collect();
-    let want: Vec<Result<usize, String>> =
-        c.expect.iter().map(|r| r.map_err(str::to_string)).collect();
-    assert_eq!(got, want, "{}", c.name);
+    let got: Vec<Result<usize, &str>> = out
+        .rules
+        .iter()
+        .zip(&messages)
+        .map(|(r, m)| m.as_deref().map_or(Ok(r.samples), Err))
+        .collect();
+    assert_eq!(got, c.expect, "{}", c.name);
     for (s, v) in c.series {
         assert_eq!(sample_at(&st, s, t), Some(v), "{}: {s}", c.name);
     }

@@ -164,9 +164,23 @@ pub struct Stats {
     pub max_dt_ms: i64,
 }
 
-/// Compares two sides' logs; `Err` holds a readable diff of every group
-/// that differs.
-pub fn compare(a: &Log, b: &Log) -> Result<Stats, String> {
+/// The two sides' logs differ. Displays as a readable diff of every group
+/// that differs (each starting on a new line).
+#[derive(Debug, PartialEq)]
+pub struct Mismatch {
+    pub diff: String,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.diff)
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+/// Compares two sides' logs.
+pub fn compare(a: &Log, b: &Log) -> Result<Stats, Mismatch> {
     let mut st = Stats::default();
     let mut diff = String::new();
     let none = Vec::new();
@@ -237,7 +251,7 @@ pub fn compare(a: &Log, b: &Log) -> Result<Stats, String> {
     if diff.is_empty() {
         Ok(st)
     } else {
-        Err(diff)
+        Err(Mismatch { diff })
     }
 }
 
@@ -366,7 +380,7 @@ pub fn coverage(log: &Log, s: &Scenario) -> Vec<String> {
 fn check(name: &str, a: &Log, b: &Log, expect: Option<&str>) {
     match (compare(a, b), expect) {
         (Ok(_), None) => {}
-        (Err(d), Some(want)) => assert!(d.contains(want), "{name}: diff lacks {want:?}:\n{d}"),
+        (Err(d), Some(want)) => assert!(d.diff.contains(want), "{name}: diff lacks {want:?}:\n{d}"),
         (got, want) => panic!("{name}: got {got:?}, expected {want:?}"),
     }
 }

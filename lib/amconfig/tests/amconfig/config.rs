@@ -142,6 +142,10 @@ fn receiver_rules() {
         Err("4:29: url: unsupported scheme \"ftp\" for URL"),
     );
     check(
+        &rcv("    webhook_configs: [{url: 'not a url'}]\n"),
+        Err("4:29: url: invalid URL \"not a url\": relative URL without a base"),
+    );
+    check(
         &rcv("    webhook_configs: [{url: 'http://h/', url_file: /f}]\n"),
         Err("4:23: at most one of url & url_file"),
     );

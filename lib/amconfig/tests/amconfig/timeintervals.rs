@@ -135,14 +135,28 @@ fn invalid_intervals() {
         (
             "      - days_of_month: ['0']\n",
             "9:",
-            "days_of_month out of bounds",
+            "days_of_month out of bounds: 0:0",
         ),
         (
             "      - days_of_month: ['10:2']\n",
             "9:",
             "end day must be greater than start day",
         ),
-        ("      - months: ['13']\n", "9:", "month out of bounds"),
+        (
+            "      - months: ['13']\n",
+            "9:",
+            "month out of bounds: 13:13",
+        ),
+        (
+            "      - months: ['may:march']\n",
+            "9:",
+            "end month is before start month",
+        ),
+        (
+            "      - years: ['2025:2024']\n",
+            "9:",
+            "end year must be greater than start year",
+        ),
         (
             "      - location: Mars/Olympus\n",
             "9:",

@@ -4,30 +4,50 @@
 
 use super::lexer::quote_str;
 
+/// Why a number token is not a number: Go's `*strconv.NumError` text,
+/// `strconv.ParseFloat: parsing "1e999": value out of range`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("strconv.ParseFloat: parsing {}: {kind}", quote_str(.input))]
+pub(crate) struct NumberError {
+    /// The token text.
+    input: String,
+    /// What is wrong with it.
+    kind: NumberErrorKind,
+}
+
+/// Go's `strconv.ErrSyntax` and `strconv.ErrRange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NumberErrorKind {
+    /// Not a number.
+    #[error("invalid syntax")]
+    Syntax,
+    /// A finite number too large for a float64.
+    #[error("value out of range")]
+    Range,
+}
+
 /// Decodes a number token the way Prometheus does: as an integer with Go
 /// base-0 rules (`0x` hex, leading-`0` octal, `_` separators) when that
 /// works, else as a float (`Inf`, `NaN`, exponents).
-pub(crate) fn parse_number(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_number(s: &str) -> Result<f64, NumberError> {
     let clean: String = s.chars().filter(|c| *c != '_').collect();
     if let Some(v) = parse_go_int(&clean) {
         return Ok(v as f64);
     }
+    let fail = |kind| NumberError {
+        input: s.to_string(),
+        kind,
+    };
     let lower = clean.to_ascii_lowercase();
     if !lower.starts_with("0x") {
         if let Ok(v) = clean.parse::<f64>() {
             if v.is_infinite() && !lower.contains("inf") {
-                return Err(format!(
-                    "strconv.ParseFloat: parsing {}: value out of range",
-                    quote_str(s)
-                ));
+                return Err(fail(NumberErrorKind::Range));
             }
             return Ok(v);
         }
     }
-    Err(format!(
-        "strconv.ParseFloat: parsing {}: invalid syntax",
-        quote_str(s)
-    ))
+    Err(fail(NumberErrorKind::Syntax))
 }
 
 fn parse_go_int(s: &str) -> Option<i64> {
@@ -62,11 +82,16 @@ pub(crate) fn seconds_to_ns(v: f64) -> i64 {
     (v * 1e9).round() as i64
 }
 
+/// Go's `strconv.ErrSyntax`: a quoted string that [`unquote`] rejects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid syntax")]
+pub struct UnquoteError;
+
 /// Decodes a quoted string token (`"..."`, `'...'` or `` `...` ``) with Go
 /// escapes. Bytes that do not form valid UTF-8 (from `\x`/octal escapes)
 /// become U+FFFD.
-pub fn unquote(s: &str) -> Result<String, String> {
-    let bad = || "invalid syntax".to_string();
+pub fn unquote(s: &str) -> Result<String, UnquoteError> {
+    let bad = || UnquoteError;
     let mut chars = s.chars();
     let quote = chars.next().ok_or_else(bad)?;
     if s.len() < 2 || !s.ends_with(quote) || !matches!(quote, '"' | '\'' | '`') {
@@ -159,7 +184,15 @@ mod tests {
             assert_eq!(parse_number(s).unwrap(), *want, "{s}");
         }
         assert!(parse_number("nan").unwrap().is_nan());
-        assert!(parse_number("0xFFFFFFFFFFFFFFFFFFFF").is_err());
+        let message = |s: &str| parse_number(s).map_err(|e| e.to_string());
+        assert_eq!(
+            message("0xFFFFFFFFFFFFFFFFFFFF"),
+            Err("strconv.ParseFloat: parsing \"0xFFFFFFFFFFFFFFFFFFFF\": invalid syntax".into())
+        );
+        assert_eq!(
+            message("1e999"),
+            Err("strconv.ParseFloat: parsing \"1e999\": value out of range".into())
+        );
     }
 
     #[test]
@@ -169,6 +202,7 @@ mod tests {
         assert_eq!(unquote(r"`a\nb`").unwrap(), "a\\nb");
         assert_eq!(unquote(r#""\u00e9\x41\101""#).unwrap(), "éAA");
         assert_eq!(unquote(r#""\xff""#).unwrap(), "\u{FFFD}");
-        assert!(unquote(r#""\q""#).is_err());
+        assert_eq!(unquote(r#""\q""#), Err(UnquoteError));
+        assert_eq!(UnquoteError.to_string(), "invalid syntax");
     }
 }

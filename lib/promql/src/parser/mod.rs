@@ -26,7 +26,7 @@ use crate::ast::{Expr, Span};
 
 pub use crate::duration::parse_duration;
 pub use check::expr_type;
-pub use literals::unquote;
+pub use literals::{unquote, UnquoteError};
 
 /// The deepest expression nesting accepted (parentheses, function calls,
 /// aggregations, subqueries, unary operators, right-associative `^`

@@ -387,8 +387,9 @@ fn parse_eval(lines: &[&str], i: &mut usize) -> Result<EvalCmd, ScriptError> {
             continue;
         }
         if l.split(' ').next() == Some("expect") {
-            cmd.expects.push(parse_expect(l).map_err(|m| err(ln, m))?);
-            validate_expects(&cmd).map_err(|m| err(ln, m))?;
+            cmd.expects
+                .push(parse_expect(l).map_err(|e| err(ln, e.to_string()))?);
+            validate_expects(&cmd).map_err(|e| err(ln, e.to_string()))?;
             j -= 1;
             continue;
         }
@@ -421,11 +422,37 @@ fn parse_eval(lines: &[&str], i: &mut usize) -> Result<EvalCmd, ScriptError> {
     Ok(cmd)
 }
 
-/// Why an `expect` line is malformed, as plain text for [`ScriptError`].
-fn parse_expect(l: &str) -> Result<Expect, String> {
-    let c = PAT_EXPECT.captures(l.trim()).ok_or(
-        "invalid expect statement, must match `expect <type> <match_type>: <string>` format",
-    )?;
+/// Why an `expect` line is malformed, or clashes with an earlier one (the
+/// text of a [`ScriptError`], as upstream words it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ExpectError {
+    /// The line does not match the `expect` grammar.
+    #[error("invalid expect statement, must match `expect <type> <match_type>: <string>` format")]
+    Malformed,
+    /// A `regex:` matcher that does not compile.
+    #[error("invalid regex {pattern} for {kind}")]
+    BadRegex {
+        /// The pattern as written.
+        pattern: String,
+        /// The expect type (`fail`, `warn`, ...).
+        kind: String,
+    },
+    /// `expect info` and `expect no_info` on one eval.
+    #[error("invalid expect lines, info and no_info cannot be used together")]
+    InfoAndNoInfo,
+    /// `expect warn` and `expect no_warn` on one eval.
+    #[error("invalid expect lines, warn and no_warn cannot be used together")]
+    WarnAndNoWarn,
+    /// More than one `expect fail`.
+    #[error("invalid expect lines, multiple expect fail lines are not allowed")]
+    MultipleFail,
+}
+
+/// Parses one `expect` line.
+fn parse_expect(l: &str) -> Result<Expect, ExpectError> {
+    let c = PAT_EXPECT
+        .captures(l.trim())
+        .ok_or(ExpectError::Malformed)?;
     let kind = match &c[1] {
         "fail" => ExpectKind::Fail,
         "warn" => ExpectKind::Warn,
@@ -438,20 +465,24 @@ fn parse_expect(l: &str) -> Result<Expect, String> {
         (Some("msg"), Some(m)) => TextMatch::Exact(m.as_str().trim().to_string()),
         (Some(_), Some(m)) => {
             let p = m.as_str().trim();
-            TextMatch::Regex(Regex::new(p).map_err(|_| format!("invalid regex {p} for {}", &c[1]))?)
+            TextMatch::Regex(Regex::new(p).map_err(|_| ExpectError::BadRegex {
+                pattern: p.to_string(),
+                kind: c[1].to_string(),
+            })?)
         }
         _ => TextMatch::Any,
     };
     Ok(Expect { kind, matcher })
 }
 
-fn validate_expects(cmd: &EvalCmd) -> Result<(), String> {
+/// Checks the `expect` lines of one eval against each other.
+fn validate_expects(cmd: &EvalCmd) -> Result<(), ExpectError> {
     let has = |k| cmd.expects.iter().any(|e| e.kind == k);
     if has(ExpectKind::Info) && has(ExpectKind::NoInfo) {
-        return Err("invalid expect lines, info and no_info cannot be used together".into());
+        return Err(ExpectError::InfoAndNoInfo);
     }
     if has(ExpectKind::Warn) && has(ExpectKind::NoWarn) {
-        return Err("invalid expect lines, warn and no_warn cannot be used together".into());
+        return Err(ExpectError::WarnAndNoWarn);
     }
     if cmd
         .expects
@@ -460,7 +491,7 @@ fn validate_expects(cmd: &EvalCmd) -> Result<(), String> {
         .count()
         > 1
     {
-        return Err("invalid expect lines, multiple expect fail lines are not allowed".into());
+        return Err(ExpectError::MultipleFail);
     }
     Ok(())
 }

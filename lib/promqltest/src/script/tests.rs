@@ -139,6 +139,36 @@ fn expect_lines() {
 }
 
 #[test]
+fn bad_expect_lines() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "expect nonsense",
+            "line 2: invalid expect statement, must match `expect <type> <match_type>: <string>` format",
+        ),
+        ("expect warn regex: a(", "line 2: invalid regex a( for warn"),
+        (
+            "expect info\n expect no_info",
+            "line 3: invalid expect lines, info and no_info cannot be used together",
+        ),
+        (
+            "expect no_warn\n expect warn",
+            "line 3: invalid expect lines, warn and no_warn cannot be used together",
+        ),
+        (
+            "expect fail\n expect fail msg: x",
+            "line 3: invalid expect lines, multiple expect fail lines are not allowed",
+        ),
+    ];
+    for (lines, want) in cases {
+        let s = parse_script(&format!("eval instant at 1m m\n {lines}\n"));
+        match s.commands.first() {
+            Some(Command::Invalid(e)) => assert_eq!(e.to_string(), *want, "{lines}"),
+            other => panic!("{lines}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn range_vector_and_string() {
     let s = parse_script(
         "eval instant at 1m m[1m]\n  expect range vector from 10s to 1m step 10s\n  m{a=\"1\"} 2 3 4 5 6\n\neval instant at 50m (\"Foo\")\n  expect string `Foo`\n\neval instant at 0 x\n  expect string \"a\\\"b\"\n\neval instant at 0 x\n  expect string Foo\n",

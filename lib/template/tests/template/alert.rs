@@ -41,7 +41,7 @@ impl QueryFn for Engine {
     }
 }
 
-fn expand(text: &str, value: f64) -> Result<String, String> {
+fn expand(text: &str, value: f64) -> Result<String, TemplateError> {
     expand_alert_template(
         &alert_template_name("HighLatency"),
         text,
@@ -49,12 +49,16 @@ fn expand(text: &str, value: f64) -> Result<String, String> {
         60_000,
         Some(&Engine),
     )
-    .map_err(|e| e.to_string())
 }
 
+/// `expect` is the output, or the error message as Prometheus prints it.
 fn check(text: &str, value: f64, expect: Result<&str, &str>) {
     let want = expect.map(str::to_string).map_err(str::to_string);
-    assert_eq!(expand(text, value), want, "template {text:?}");
+    assert_eq!(
+        expand(text, value).map_err(|e| e.to_string()),
+        want,
+        "template {text:?}"
+    );
 }
 
 #[test]

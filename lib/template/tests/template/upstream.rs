@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use watchfire_template::{ExecContext, QueryError, QueryFn, QuerySample, Template, Value};
+use watchfire_template::{
+    ExecContext, QueryError, QueryFn, QuerySample, Template, TemplateError, Value,
+};
 
 struct FixedQuery(Vec<QuerySample>);
 
@@ -26,21 +28,20 @@ fn sample(labels: &[(&str, &str)], value: f64) -> QuerySample {
 }
 
 /// Expands like upstream's `Expander.Expand` (name "test", time 0,
-/// external URL http://testhost:9090/path/prefix). Errors are rendered as
-/// the expander wraps them.
-fn expand(text: &str, input: Value, result: Vec<QuerySample>) -> Result<String, String> {
+/// external URL http://testhost:9090/path/prefix).
+fn expand(text: &str, input: Value, result: Vec<QuerySample>) -> Result<String, TemplateError> {
     let q = FixedQuery(result);
     let ctx = ExecContext {
         ts_ms: 0,
         external_url: "http://testhost:9090/path/prefix",
         query: Some(&q),
     };
-    let t = Template::parse("test", text).map_err(|e| e.expander_message())?;
-    t.execute(&input, &ctx).map_err(|e| e.expander_message())
+    Template::parse("test", text)?.execute(&input, &ctx)
 }
 
+/// `expect` is the output, or the error as the expander wraps it.
 fn check(text: &str, input: Value, result: Vec<QuerySample>, expect: Result<&str, &str>) {
-    let got = expand(text, input, result);
+    let got = expand(text, input, result).map_err(|e| e.expander_message());
     let want = expect.map(str::to_string).map_err(str::to_string);
     assert_eq!(got, want, "template {text:?}");
 }
