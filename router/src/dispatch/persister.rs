@@ -147,11 +147,7 @@ impl AlertKeys {
     }
 }
 
-fn to_changes(
-    ch: Changes,
-    keys: &mut AlertKeys,
-    out: &mut Vec<Change>,
-) -> Result<(), CommitError> {
+fn to_changes(ch: Changes, keys: &mut AlertKeys, out: &mut Vec<Change>) -> Result<(), CommitError> {
     for r in ch.upserts {
         let value = encode(&r).map_err(CommitError::Encode)?;
         let key = match &r {
@@ -198,7 +194,9 @@ fn commit_loop(store: DispatchStore, rx: mpsc::Receiver<Job>, observe: CommitObs
             all.append(&mut j.extra);
         }
         if result.is_ok() {
-            result = store.apply(&all).map_err(|e| CommitError::Store(Arc::new(e)));
+            result = store
+                .apply(&all)
+                .map_err(|e| CommitError::Store(Arc::new(e)));
         }
         if let Err(e) = &result {
             tracing::error!(error = %e, "writing dispatch state failed");

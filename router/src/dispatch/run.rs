@@ -196,8 +196,7 @@ impl Reloader {
                 dispatch_config(&am, &self.external_url),
                 self.notifiers.clone(),
             )
-            .await
-            ?;
+            .await?;
         *self.config.write() = loaded(&am, text);
         tracing::info!("alertmanager config reloaded");
         Ok(())
