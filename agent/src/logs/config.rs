@@ -71,6 +71,9 @@ pub struct RawLogs {
 pub struct RawSinks {
     /// Append JSON lines to a file.
     pub file: Option<RawFileSink>,
+    /// Acknowledge and drop every record (`blackhole: {}`): for measuring
+    /// the pipeline without a destination, or trying redaction rules.
+    pub blackhole: Option<RawBlackholeSink>,
     /// Elasticsearch / OpenSearch `_bulk`.
     pub elasticsearch: Option<RawElasticsearchSink>,
     /// Loki push API.
@@ -87,10 +90,16 @@ pub struct RawFileSink {
     pub path: PathBuf,
 }
 
+/// `logs.sinks.blackhole:` (no settings: `blackhole: {}`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBlackholeSink {}
+
 /// A configured sink.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkConfig {
     File { path: PathBuf },
+    Blackhole,
     Elasticsearch(ElasticsearchConfig),
     Loki(LokiConfig),
     Kafka(KafkaConfig),
@@ -250,6 +259,9 @@ impl RawLogs {
         if let Some(f) = self.sinks.file {
             sinks.push(SinkConfig::File { path: f.path });
         }
+        if self.sinks.blackhole.is_some() {
+            sinks.push(SinkConfig::Blackhole);
+        }
         if let Some(e) = &self.sinks.elasticsearch {
             sinks.push(SinkConfig::Elasticsearch(e.validate()?));
         }
@@ -263,7 +275,7 @@ impl RawLogs {
             return Err(LogsConfigError {
                 line: 1,
                 col: 1,
-                msg: "logs.sinks: at least one sink is required (file, elasticsearch, loki, kafka)"
+                msg: "logs.sinks: at least one sink is required (file, blackhole, elasticsearch, loki, kafka)"
                     .into(),
             });
         }

@@ -14,7 +14,8 @@
 //!   `…_log_sink_errors_total{sink}` (failed attempts, retried),
 //!   `…_log_sink_dropped_total{sink,reason}` (records a destination
 //!   refused: dropped, never retried), `…_log_sink_sent_total{sink}`
-//!   (records delivered with a per-record confirmation: the Kafka sink),
+//!   (records delivered with a per-record confirmation: the Kafka sink;
+//!   records the blackhole sink took),
 //!   `…_log_checkpoint_commits_total`.
 
 use std::collections::HashSet;
@@ -26,6 +27,31 @@ use crate::logs::format::level::LEVELS;
 
 /// Distinct `service` label values before `other`.
 pub const MAX_SERVICES: usize = 200;
+
+/// `log_messages_total` increments of one batch, by level and service,
+/// added up before they touch the registry ([`LogMetrics::add_messages`]).
+#[derive(Debug, Default)]
+pub struct MessageTally {
+    rows: Vec<(&'static str, String, u64)>,
+}
+
+impl MessageTally {
+    /// Counts one record (`service` `None`: `unknown`).
+    pub fn add(&mut self, level: &'static str, service: Option<&str>) {
+        let service = service.filter(|s| !s.is_empty()).unwrap_or("unknown");
+        // A batch holds few distinct pairs: a linear search, latest first
+        // (records of one service come in runs).
+        match self
+            .rows
+            .iter_mut()
+            .rev()
+            .find(|(l, s, _)| *l == level && s == service)
+        {
+            Some(row) => row.2 += 1,
+            None => self.rows.push((level, service.to_string(), 1)),
+        }
+    }
+}
 
 /// The pipeline's counters and gauges.
 pub struct LogMetrics {
@@ -182,6 +208,19 @@ impl LogMetrics {
     /// Counts one record under `level` (normalised to [`LEVELS`]) and
     /// `service` (capped at [`MAX_SERVICES`] distinct values).
     pub fn message(&self, level: &str, service: Option<&str>) {
+        self.messages_n(level, service, 1);
+    }
+
+    /// Adds a batch's [`MessageTally`] to `log_messages_total` (one lock
+    /// and one series lookup per distinct level and service, not per
+    /// record) and empties it.
+    pub fn add_messages(&self, tally: &mut MessageTally) {
+        for (level, service, n) in tally.rows.drain(..) {
+            self.messages_n(level, Some(&service), n);
+        }
+    }
+
+    fn messages_n(&self, level: &str, service: Option<&str>, n: u64) {
         let level = if LEVELS.contains(&level) {
             level
         } else {
@@ -199,7 +238,7 @@ impl LogMetrics {
                 "other"
             }
         };
-        self.messages.with_label_values(&[level, label]).inc();
+        self.messages.with_label_values(&[level, label]).inc_by(n);
     }
 
     /// Creates the series of every fixed label value at 0 (drop reasons,

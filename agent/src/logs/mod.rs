@@ -14,7 +14,7 @@
 //! - [`tail`]: discovery, fingerprints, rotation, fair reading.
 //! - [`format`]: CRI, Docker, JSON lines, plain text, Kubernetes paths.
 //! - [`checkpoint`]: the ack ledger and the redb offsets.
-//! - [`sink`]: the [`sink::Sink`] trait; file, Elasticsearch, Loki and Kafka sinks.
+//! - [`sink`]: the [`sink::Sink`] trait; file, blackhole, Elasticsearch, Loki and Kafka sinks.
 //! - [`process`]: one record to one redacted JSON line.
 //! - [`metrics`], [`config`].
 //!
@@ -141,6 +141,9 @@ impl LogPipeline {
             .map(|s| -> Result<Box<dyn Sink>, LogsError> {
                 Ok(match s {
                     SinkConfig::File { path } => Box::new(sink::file::FileSink::new(path.clone())),
+                    SinkConfig::Blackhole => {
+                        Box::new(sink::blackhole::BlackholeSink::new(metrics.clone()))
+                    }
                     SinkConfig::Elasticsearch(c) => Box::new(
                         sink::elasticsearch::ElasticsearchSink::new(c.clone(), metrics.clone())
                             .map_err(|error| LogsError::Sink {
@@ -376,14 +379,18 @@ async fn process_loop(
     shared: Arc<Shared>,
 ) {
     let mut stats = redactor.stats();
+    let mut scratch = process::Scratch::default();
     while let Some(tb) = rx.recv().await {
         let before = stats.clone();
         let lines: Vec<String> = tb
             .records
             .iter()
-            .filter_map(|r| process::record(r, &redactor, &mut stats, &shared.metrics))
+            .filter_map(|r| {
+                process::record(r, &redactor, &mut stats, &shared.metrics, &mut scratch)
+            })
             .collect();
         shared.metrics.redaction_stats(&stats, &before);
+        shared.metrics.add_messages(&mut scratch.tally);
         if lines.is_empty() || sinks.is_empty() {
             shared.ack(tb.seq);
             continue;

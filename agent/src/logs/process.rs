@@ -17,24 +17,37 @@
 //! whether the record was JSON (no second parse to find out), a JSON
 //! message is embedded as the redactor wrote it (valid JSON, the
 //! application's key order and number spelling kept), the level and
-//! service are read by one borrowing pass over the top-level keys
-//! ([`level::from_json_str`]), and the output line is written directly.
+//! service come from the top-level fields the redactor reports from its
+//! own pass ([`LevelFields`]), they are counted per batch
+//! ([`MessageTally`]), and the output line is written directly.
 
 use std::cell::RefCell;
 
 use watchfire_redact::{Redactor, Stats};
 
-use crate::logs::format::level;
-use crate::logs::metrics::LogMetrics;
+use crate::logs::format;
+use crate::logs::format::level::{self, LevelFields};
+use crate::logs::metrics::{LogMetrics, MessageTally};
 use crate::logs::tail::Tailed;
 
+/// Per-task buffers of [`record`], reused from record to record.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    fields: LevelFields,
+    /// Level and service counts not yet added to the metrics
+    /// ([`LogMetrics::add_messages`], once per batch).
+    pub tally: MessageTally,
+}
+
 /// The JSON line for `r`, or `None` when it is dropped (undecodable, or
-/// not redactable). Drops are counted in `metrics`, redactions in `stats`.
+/// not redactable). Drops are counted in `metrics`, redactions in `stats`,
+/// level and service in `scratch.tally`.
 pub fn record(
     r: &Tailed,
     redactor: &Redactor,
     stats: &mut Stats,
     metrics: &LogMetrics,
+    scratch: &mut Scratch,
 ) -> Option<String> {
     let entry = match &r.entry {
         Ok(e) => e,
@@ -43,7 +56,28 @@ pub fn record(
             return None;
         }
     };
-    let redacted = match redactor.redact_record(&entry.message, stats) {
+    let fields = &mut scratch.fields;
+    fields.reset();
+    let msg = &entry.message;
+    let res = if entry.unchecked {
+        // Validated here, in the redactor's pass. Whatever it does not
+        // take as an object is judged as the decoder would have: not an
+        // object is a parse error (before any redaction error), an object
+        // it could not scan (e.g. Unicode whitespace before it) takes the
+        // general path.
+        match redactor.redact_json_object(msg, stats, fields) {
+            Ok(Some(red)) => Ok(red),
+            Ok(None) | Err(_) if !format::is_json_object(msg) => {
+                metrics.dropped("parse");
+                return None;
+            }
+            Ok(None) => redactor.redact_record_fields(msg, stats, fields),
+            Err(e) => Err(e),
+        }
+    } else {
+        redactor.redact_record_fields(msg, stats, fields)
+    };
+    let redacted = match res {
         Ok(s) => s,
         Err(e) => {
             tracing::debug!(path = %r.path.display(), error = %e, "log record dropped: cannot redact");
@@ -56,12 +90,12 @@ pub fn record(
     // record were ever not, it would still go out as redacted text.)
     let structured = entry.json && redacted.json && text.trim_start().starts_with('{');
     let (lvl, service) = if structured {
-        level::from_json_str(text)
+        (fields.level(), fields.service())
     } else {
         (level::from_text(text), None)
     };
-    let service = service.or_else(|| r.k8s.as_ref().map(|k| k.container.clone()));
-    metrics.message(lvl, service.as_deref());
+    let service = service.or_else(|| r.k8s.as_ref().map(|k| k.container.as_str()));
+    scratch.tally.add(lvl, service);
 
     let path = r.path.to_string_lossy();
     let mut out = String::with_capacity(text.len() + path.len() + 96);

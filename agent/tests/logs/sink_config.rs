@@ -105,3 +105,19 @@ fn errors() {
         check(sinks, want);
     }
 }
+
+#[test]
+fn blackhole_sink() {
+    let text = format!("{HEAD}    blackhole: {{}}\n");
+    let l = AgentConfig::from_yaml("a.yml", &text)
+        .unwrap()
+        .logs
+        .unwrap();
+    assert_eq!(l.sinks, vec![SinkConfig::Blackhole]);
+    for (sinks, expect) in [
+        ("    blackhole: {}\n    file: { path: /x.jsonl }\n", Ok(())),
+        ("    blackhole: { path: /x }\n", Err("unknown field")),
+    ] {
+        check(sinks, expect);
+    }
+}

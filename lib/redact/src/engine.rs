@@ -17,8 +17,10 @@ use regex::{Regex, RegexSet, RegexSetBuilder};
 use sha2::Sha256;
 
 use crate::config::RedactionConfig;
+use crate::gate::{plain_word, Gate};
 use crate::keys::{words, KeyMatcher};
 use crate::rules::{apply, hmac_for, Check, Normalize, Prefilter, Rule, BUILTINS};
+use crate::scan::report_fields;
 use crate::validators;
 use crate::{BuildError, RedactError, Stats};
 
@@ -82,6 +84,17 @@ pub struct Redactor {
     /// so one pass over a whole JSON line stands for its strings
     /// ([`crate::fast`]).
     gate: bool,
+    /// The byte-scan gate in front of `set` on ASCII text (only without
+    /// user patterns, which it does not know).
+    pub(crate) quick: Option<Gate>,
+}
+
+/// Receives the top-level string fields of a JSON object record as they
+/// are after redaction (see [`Redactor::redact_record_fields`]).
+pub trait Fields {
+    /// One top-level key whose value is a string (escapes decoded), in
+    /// document order.
+    fn field(&mut self, key: &str, value: &str);
 }
 
 /// One redacted record.
@@ -201,6 +214,11 @@ impl Redactor {
             .build()
             .map_err(|e| BuildError::Regex("rule set".into(), e))?;
         let gate = cfg.custom.is_empty();
+        let quick = if gate {
+            Gate::new(&cfg.key_names)
+        } else {
+            None
+        };
         let mac = match &cfg.hash_key {
             Some(k) => Some(hmac_for(k).ok_or(BuildError::HashKey)?),
             None => None,
@@ -217,6 +235,7 @@ impl Redactor {
             mac,
             limits: cfg.limits,
             gate,
+            quick,
         })
     }
 
@@ -258,8 +277,85 @@ impl Redactor {
         line: &'a str,
         stats: &mut Stats,
     ) -> Result<Redacted<'a>, RedactError> {
+        self.redact_record_inner(line, stats, None)
+    }
+
+    /// [`Redactor::redact_record`] that also reports the top-level string
+    /// fields of a JSON object record to `fields`, as they are in the
+    /// output (so a redacted value is reported redacted): from the same
+    /// pass when the record needs no change, from the output otherwise.
+    /// Nothing is reported for other records, or when redaction fails.
+    pub fn redact_record_fields<'a>(
+        &self,
+        line: &'a str,
+        stats: &mut Stats,
+        fields: &mut dyn Fields,
+    ) -> Result<Redacted<'a>, RedactError> {
+        self.redact_record_inner(line, stats, Some(fields))
+    }
+
+    /// Redacts a record that should be one JSON object, without checking
+    /// that first: `Ok(None)` when it is not one (a text that does not
+    /// start with `{`, invalid JSON; nothing is counted), else what
+    /// [`Redactor::redact_record_fields`] gives for it, in the same one
+    /// pass when nothing changes. For decoders that would otherwise parse
+    /// every line once more just to know it is JSON. (A record over the
+    /// size or depth limit fails before its syntax is known: such an
+    /// error does not say the record was JSON.)
+    pub fn redact_json_object<'a>(
+        &self,
+        line: &'a str,
+        stats: &mut Stats,
+        fields: &mut dyn Fields,
+    ) -> Result<Option<Redacted<'a>>, RedactError> {
         stats.pending.clear();
-        let res = self.line_inner(line, &mut stats.pending);
+        let res = self.object_inner(line, &mut stats.pending, fields);
+        match &res {
+            Ok(Some(_)) => stats.commit(),
+            Ok(None) => stats.pending.clear(),
+            Err(e) => stats.drop_for(e),
+        }
+        res
+    }
+
+    fn object_inner<'a>(
+        &self,
+        line: &'a str,
+        tally: &mut Vec<usize>,
+        fields: &mut dyn Fields,
+    ) -> Result<Option<Redacted<'a>>, RedactError> {
+        if line.len() > self.limits.max_record_bytes {
+            return Err(RedactError::TooLarge {
+                size: line.len(),
+                limit: self.limits.max_record_bytes,
+            });
+        }
+        if !looks_like_json(line) || !line.trim_start().starts_with('{') {
+            return Ok(None);
+        }
+        if self.json_is_clean(line, Some(&mut *fields)) {
+            return Ok(Some(Redacted {
+                text: Cow::Borrowed(line),
+                json: true,
+            }));
+        }
+        Ok(self.json_document(line, 0, tally)?.map(|out| {
+            report_fields(&out, fields);
+            Redacted {
+                text: Cow::Owned(out),
+                json: true,
+            }
+        }))
+    }
+
+    fn redact_record_inner<'a>(
+        &self,
+        line: &'a str,
+        stats: &mut Stats,
+        fields: Option<&mut dyn Fields>,
+    ) -> Result<Redacted<'a>, RedactError> {
+        stats.pending.clear();
+        let res = self.line_inner(line, &mut stats.pending, fields);
         match &res {
             Ok(_) => stats.commit(),
             Err(e) => stats.drop_for(e),
@@ -271,6 +367,7 @@ impl Redactor {
         &self,
         line: &'a str,
         tally: &mut Vec<usize>,
+        mut fields: Option<&mut dyn Fields>,
     ) -> Result<Redacted<'a>, RedactError> {
         if line.len() > self.limits.max_record_bytes {
             return Err(RedactError::TooLarge {
@@ -278,13 +375,16 @@ impl Redactor {
                 limit: self.limits.max_record_bytes,
             });
         }
-        if looks_like_json(line) && self.json_is_clean(line) {
+        if looks_like_json(line) && self.json_is_clean(line, fields.as_deref_mut()) {
             return Ok(Redacted {
                 text: Cow::Borrowed(line),
                 json: true,
             });
         }
         if let Some(out) = self.json_document(line, 0, tally)? {
+            if let Some(f) = fields {
+                report_fields(&out, f);
+            }
             return Ok(Redacted {
                 text: Cow::Owned(out),
                 json: true,
@@ -305,7 +405,35 @@ impl Redactor {
     /// Whether any text rule may match in `s` (the prefilter alone: a
     /// necessary condition). `false` means `s` certainly stays as it is.
     pub(crate) fn text_may_match(&self, s: &str) -> bool {
-        self.set.is_match(s) || (!self.run_rules.is_empty() && has_base64_run(s))
+        self.set_may_match(s) || (!self.run_rules.is_empty() && has_base64_run(s))
+    }
+
+    /// The set alone, for tests of the gate.
+    #[cfg(test)]
+    pub(crate) fn set_is_match(&self, s: &str) -> bool {
+        self.set.is_match(s)
+    }
+
+    /// [`Redactor::text_may_match`] for the strings without escapes of
+    /// the JSON text `s` (see [`Gate::may_match_in_strings`]).
+    pub(crate) fn strings_may_match(&self, s: &str) -> bool {
+        match &self.quick {
+            Some(g) if s.is_ascii() => {
+                (g.may_match_in_strings(s.as_bytes()) && self.set.is_match(s))
+                    || (!self.run_rules.is_empty() && has_base64_run(s))
+            }
+            _ => self.text_may_match(s),
+        }
+    }
+
+    /// `set.is_match(s)`, answered by the byte-scan gate when it can.
+    fn set_may_match(&self, s: &str) -> bool {
+        if let Some(g) = &self.quick {
+            if plain_word(s.as_bytes()) || (s.is_ascii() && !g.may_match(s.as_bytes())) {
+                return false;
+            }
+        }
+        self.set.is_match(s)
     }
 
     /// Redacts a free-text string (a message, a span attribute value).
@@ -361,7 +489,7 @@ impl Redactor {
         // `is_match` first: it stops early and allocates nothing, and most
         // strings have no hit at all.
         let run = !self.run_rules.is_empty() && has_base64_run(s);
-        if !run && !self.set.is_match(s) {
+        if !run && !self.set_may_match(s) {
             return Cow::Borrowed(s);
         }
         let hits = self.set.matches(s);

@@ -1,7 +1,8 @@
 //! Structural redaction of JSON documents, in place.
 //!
 //! A document is first checked (nesting depth by a byte scan, then syntax
-//! by `serde_json`), then rewritten token by token: everything is copied
+//! by the hand-written scanner of [`crate::scan`], or `serde_json` where
+//! that one refuses), then rewritten token by token: everything is copied
 //! verbatim (key order, spacing, number spelling) except the strings and
 //! values that need redacting. So a valid JSON line stays valid JSON, and an
 //! untouched line comes out byte for byte.
@@ -17,6 +18,7 @@
 use serde::de::IgnoredAny;
 
 use crate::engine::{looks_like_json, Redactor};
+use crate::scan::Scanner;
 use crate::RedactError;
 
 /// The deepest `{`/`[` nesting in a JSON text, strings skipped.
@@ -62,7 +64,11 @@ impl Redactor {
         if depth + max_depth(s) > limit {
             return Err(RedactError::TooDeep { limit });
         }
-        if serde_json::from_str::<IgnoredAny>(s).is_err() {
+        // The hand-written scanner accepts a subset of what serde_json
+        // accepts, at a fraction of the cost; serde_json decides the rest.
+        let valid = Scanner::new(None, s, false).document().is_ok()
+            || serde_json::from_str::<IgnoredAny>(s).is_ok();
+        if !valid {
             return Ok(None);
         }
         let mut w = Rewriter {

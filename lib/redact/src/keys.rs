@@ -92,10 +92,11 @@ pub(crate) struct KeyMatcher {
     /// none of them cannot match, and is rejected without allocating.
     quick: Option<aho_corasick::AhoCorasick>,
     firsts: Vec<String>,
-    /// The first two bytes (ASCII, lowercase) of every entry of `firsts`,
-    /// as a bit table: a cheaper necessary condition checked before
-    /// `quick`. `None` when some entry is shorter or not ASCII.
-    pairs: Option<Box<[u128; 128]>>,
+    /// The first two bytes (ASCII, in all four case combinations) of
+    /// every entry of `firsts`, as a bit table indexed by `a * 256 + b`: a
+    /// cheaper necessary condition checked before `quick`. `None` when
+    /// some entry is shorter or not ASCII.
+    pairs: Option<Box<[u64; 1024]>>,
 }
 
 /// Lowercase alphanumerics of `s`, separators dropped.
@@ -149,13 +150,21 @@ impl KeyMatcher {
         if !first.is_empty() {
             self.firsts.push(first[..end].to_string());
         }
-        let mut pairs = Box::new([0u128; 128]);
+        let mut pairs = Box::new([0u64; 1024]);
         let mut usable = true;
         for f in &self.firsts {
             match f.as_bytes() {
                 [a, b, ..] if a.is_ascii() && b.is_ascii() => {
                     let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
-                    pairs[usize::from(a)] |= 1u128 << b;
+                    for (a, b) in [
+                        (a, b),
+                        (a.to_ascii_uppercase(), b),
+                        (a, b.to_ascii_uppercase()),
+                        (a.to_ascii_uppercase(), b.to_ascii_uppercase()),
+                    ] {
+                        let i = usize::from(a) << 8 | usize::from(b);
+                        pairs[i >> 6] |= 1 << (i & 63);
+                    }
                 }
                 _ => usable = false,
             }
@@ -176,9 +185,10 @@ impl KeyMatcher {
     /// The rule of the first configured name `key` matches, if any.
     pub(crate) fn find(&self, key: &str) -> Option<usize> {
         if let Some(pairs) = &self.pairs {
+            // Both cases of each ASCII pair are in the table.
             let hit = key.as_bytes().windows(2).any(|w| {
-                let (a, b) = (w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase());
-                a < 128 && b < 128 && pairs[usize::from(a)] & (1u128 << b) != 0
+                let i = usize::from(w[0]) << 8 | usize::from(w[1]);
+                pairs[i >> 6] & (1 << (i & 63)) != 0
             });
             if !hit {
                 return None;

@@ -28,9 +28,11 @@
 mod config;
 mod engine;
 mod fast;
+mod gate;
 mod json;
 pub mod keys;
 mod rules;
+mod scan;
 mod validators;
 
 use std::sync::Arc;
@@ -39,8 +41,9 @@ pub use config::{
     ConfigError, CustomPattern, RawBuiltin, RawKeys, RawPattern, RawRedactionConfig,
     RedactionConfig,
 };
-pub use engine::{Limits, Redacted, Redactor};
+pub use engine::{Fields, Limits, Redacted, Redactor};
 pub use rules::{builtin_names, Action, DEFAULT_KEYS};
+pub use scan::is_json_object;
 
 /// Why a record could not be redacted. The record must be dropped.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

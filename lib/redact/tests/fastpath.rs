@@ -52,6 +52,8 @@ fn table_lines_agree() {
         r#"{"ua":"Chrome/120.0.0.0 Safari","sha":"AKIAIOSFODNN7EXAMPLEwJalrXUtnFEMIK7MDENGbPxRfiCY"}"#,
         r#"{"ip6":"2001:db8::1","t":"12:30:45","phone":"+1 (415) 555-0100"}"#,
         r#"{"a":1"#,
+        r#"{"m":"api_key: abc","n":"the token' = x","o":"Password\t:y"}"#,
+        r#"{"password" : "x", "m": "set-cookie=1"}"#,
         "plain text with jane@example.com and 4111111111111111",
         "[1,2,{\"secret\":[\"a\",{\"b\":2}]}]",
     ] {
@@ -75,4 +77,167 @@ fn corpus_lines_agree() {
         }
     }
     assert!(n > 1000, "only {n} corpus lines");
+}
+
+/// JSON records assembled at random from keys and values near every rule
+/// (and plain ones), with escapes, nesting and broken syntax now and then:
+/// the fast paths (byte gate, hand-written scan) agree with the slow path
+/// on every one, and the fields reported are those of the output.
+#[test]
+fn random_records_agree() {
+    const KEYS: &[&str] = &[
+        "msg",
+        "level",
+        "service",
+        "user",
+        "token",
+        "Password",
+        "apiKey",
+        "token_count",
+        "ip",
+        "le\\u0076el",
+        "x",
+        "headers",
+        "authorization",
+        "data",
+        "k y",
+    ];
+    const VALUES: &[&str] = &[
+        "\"request completed\"",
+        "\"mail jane.doe@example.com now\"",
+        "\"card 4111 1111 1111 1111\"",
+        "\"ssn 078-05-1120\"",
+        "\"from 203.0.113.7\"",
+        "\"v6 2001:db8::8a2e:370:1\"",
+        "\"at 12:30:45 +10:00\"",
+        "\"call +1 (415) 555-0100\"",
+        "\"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln\"",
+        "\"iban GB82 WEST 1234 5698 7654 32\"",
+        "\"key=AKIAIOSFODNN7EXAMPLE\"",
+        "\"password=hunter2 and more\"",
+        "\"line one\\nline two \\\"q\\\" \\u00e9\"",
+        "\"bob\\u0040example.com\"",
+        "\"{\\\"a\\\":1}\"",
+        "\"  [1]  \"",
+        "\"caf\u{e9} \u{2713}\"",
+        "\"\"",
+        "12",
+        "-0.5e+3",
+        "true",
+        "null",
+        "[1,\"a@b.co\",{\"secret\":2}]",
+        "{\"inner\":\"10.1.2.3\"}",
+        "{}",
+        "[]",
+        "\"wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEYabcd\"",
+    ];
+    let (fast, slow) = (Redactor::with_defaults().unwrap(), slow());
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..20_000 {
+        let n = 1 + next() % 6;
+        let mut line = String::from("{");
+        for i in 0..n {
+            if i > 0 {
+                line.push_str(if next() % 7 == 0 { " , " } else { "," });
+            }
+            line.push('"');
+            line.push_str(KEYS[(next() % KEYS.len() as u64) as usize]);
+            line.push_str("\":");
+            line.push_str(VALUES[(next() % VALUES.len() as u64) as usize]);
+        }
+        line.push('}');
+        match next() % 40 {
+            0 => line.push_str(" x"),
+            1 => {
+                line.pop();
+            }
+            2 => line = format!("  {line}\t"),
+            3 => line = format!("[{line},{line}]"),
+            _ => {}
+        }
+        check(&fast, &slow, &line);
+        check_fields(&fast, &line);
+    }
+}
+
+/// Collects reported fields.
+#[derive(Default)]
+struct Collected(Vec<(String, String)>);
+
+impl watchfire_redact::Fields for Collected {
+    fn field(&mut self, key: &str, value: &str) {
+        self.0.push((key.to_string(), value.to_string()));
+    }
+}
+
+/// The fields `redact_record_fields` reports are the top-level string
+/// fields of its output, in order, and its result is `redact_record`'s.
+fn check_fields(r: &Redactor, line: &str) {
+    let mut got = Collected::default();
+    let (mut s1, mut s2) = (r.stats(), r.stats());
+    let out = r.redact_record_fields(line, &mut s1, &mut got);
+    assert_eq!(out, r.redact_record(line, &mut s2), "{line}");
+    let Ok(out) = out else {
+        assert!(got.0.is_empty());
+        return;
+    };
+    let mut want = Vec::new();
+    if out.json {
+        if let Ok(serde_json::Value::Object(_)) = serde_json::from_str(&out.text) {
+            // Document order, duplicates included: read the raw pairs.
+            let pairs: Vec<(String, serde_json::Value)> =
+                serde_json::from_str::<OrderedPairs>(&out.text).unwrap().0;
+            for (k, v) in pairs {
+                if let serde_json::Value::String(s) = v {
+                    want.push((k, s));
+                }
+            }
+        }
+    }
+    assert_eq!(got.0, want, "fields of {line}");
+}
+
+/// An object's members in document order, duplicates kept.
+struct OrderedPairs(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OrderedPairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<OrderedPairs, A::Error> {
+                let mut v = Vec::new();
+                while let Some(e) = m.next_entry()? {
+                    v.push(e);
+                }
+                Ok(OrderedPairs(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[test]
+fn bench_like_records_agree() {
+    let (fast, slow) = (Redactor::with_defaults().unwrap(), slow());
+    for line in [
+        r#"{"ts":"2026-11-22T10:38:09.123Z","level":"info","logger":"http.access","service":"checkout","env":"prod","request_id":"0f3c2a1b-9d8e-4a7b-8c6d-5e4f3a2b1c0d","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","msg":"request completed","user_id":412345,"http":{"method":"GET","path":"/api/v1/orders/123","status":200,"duration_ms":12.345,"bytes_out":1234,"user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36"}}"#,
+        r#"{"ts":"2026-11-22T10:38:09.123Z","level":"warn","msg":"unhandled exception: java.lang.IllegalStateException: order not found\n\tat com.example.orders.OrderService.load(OrderService.java:118)","user_id":1000,"http":{"client_ip":"2001:db8:85a3::8a2e:370:1"}}"#,
+        r#"{"level":"error","msg":"sms verification sent to +14155550123","http":{"headers":{"authorization":"Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.abcdefghijklmnop.qrstuvwxyz","accept":"application/json"}}}"#,
+    ] {
+        check(&fast, &slow, line);
+        check_fields(&fast, line);
+    }
 }

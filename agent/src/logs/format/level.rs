@@ -15,13 +15,22 @@ pub const LEVELS: [&str; 7] = [
 
 /// Normalises a level word (`ERR`, `Warning`, `crit`, …) into [`LEVELS`].
 pub fn normalize(word: &str) -> &'static str {
-    match word.to_ascii_lowercase().as_str() {
-        "trace" | "trc" => "trace",
-        "debug" | "dbg" => "debug",
-        "info" | "inf" | "information" | "notice" => "info",
-        "warn" | "warning" | "wrn" => "warn",
-        "error" | "err" | "eror" => "error",
-        "fatal" | "crit" | "critical" | "panic" | "emerg" | "alert" => "fatal",
+    // Lower-cased on the stack: this runs once per record.
+    let mut buf = [0u8; 12];
+    let b = word.as_bytes();
+    let Some(lower) = buf.get_mut(..b.len()) else {
+        return "unknown";
+    };
+    for (d, s) in lower.iter_mut().zip(b) {
+        *d = s.to_ascii_lowercase();
+    }
+    match &*lower {
+        b"trace" | b"trc" => "trace",
+        b"debug" | b"dbg" => "debug",
+        b"info" | b"inf" | b"information" | b"notice" => "info",
+        b"warn" | b"warning" | b"wrn" => "warn",
+        b"error" | b"err" | b"eror" => "error",
+        b"fatal" | b"crit" | b"critical" | b"panic" | b"emerg" | b"alert" => "fatal",
         _ => "unknown",
     }
 }
@@ -66,6 +75,60 @@ pub fn from_json_str(text: &str) -> (&'static str, Option<String>) {
         .find_map(Option::as_deref)
         .map(str::to_string);
     (level, service)
+}
+
+/// The level and service of a JSON record, collected from the top-level
+/// string fields the redactor reports
+/// ([`watchfire_redact::Redactor::redact_record_fields`]), so no second
+/// pass over the record is needed. Same choice as [`from_json`]: per key
+/// name the first string value, names in [`LEVEL_KEYS`] /
+/// [`SERVICE_KEYS`] order. Reusable: [`LevelFields::reset`] keeps the
+/// buffers.
+#[derive(Debug, Default)]
+pub struct LevelFields {
+    level: [Option<&'static str>; LEVEL_KEYS.len()],
+    service: [bool; SERVICE_KEYS.len()],
+    services: [String; SERVICE_KEYS.len()],
+}
+
+impl LevelFields {
+    /// Forgets the last record's fields.
+    pub fn reset(&mut self) {
+        self.level = [None; LEVEL_KEYS.len()];
+        self.service = [false; SERVICE_KEYS.len()];
+    }
+
+    /// The normalised level (`unknown` when none was reported).
+    pub fn level(&self) -> &'static str {
+        self.level.iter().find_map(|l| *l).unwrap_or("unknown")
+    }
+
+    /// The service, when one was reported.
+    pub fn service(&self) -> Option<&str> {
+        self.service
+            .iter()
+            .position(|s| *s)
+            .map(|i| self.services[i].as_str())
+    }
+}
+
+impl watchfire_redact::Fields for LevelFields {
+    fn field(&mut self, key: &str, value: &str) {
+        if let Some(i) = LEVEL_KEYS.iter().position(|k| key.eq_ignore_ascii_case(k)) {
+            if self.level[i].is_none() {
+                self.level[i] = Some(normalize(value));
+            }
+        } else if let Some(i) = SERVICE_KEYS
+            .iter()
+            .position(|k| key.eq_ignore_ascii_case(k))
+        {
+            if !self.service[i] {
+                self.services[i].clear();
+                self.services[i].push_str(value);
+                self.service[i] = true;
+            }
+        }
+    }
 }
 
 /// The string values found under each of [`LEVEL_KEYS`] and

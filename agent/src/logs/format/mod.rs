@@ -81,6 +81,11 @@ pub struct Entry {
     pub message: String,
     /// Whether the message is a JSON object (kept structured downstream).
     pub json: bool,
+    /// `json` is only claimed, not checked (a [`Decoder::lazy_json`]
+    /// decoder of [`Format::Json`]): the consumer validates the record
+    /// (the redactor does, in the pass it makes anyway) and drops it as
+    /// undecodable when it is not a JSON object.
+    pub unchecked: bool,
     /// Whether partial lines were merged beyond the size limit and cut.
     pub truncated: bool,
 }
@@ -106,6 +111,9 @@ pub struct Decoder {
     max_bytes: usize,
     /// A partial (CRI `P`, Docker without newline) message being merged.
     partial: Option<Entry>,
+    /// [`Format::Json`] lines are not validated here (see
+    /// [`Entry::unchecked`]).
+    lazy_json: bool,
 }
 
 impl Decoder {
@@ -116,7 +124,17 @@ impl Decoder {
             format,
             max_bytes,
             partial: None,
+            lazy_json: false,
         }
+    }
+
+    /// Leaves the validation of [`Format::Json`] lines to the consumer:
+    /// a line that starts like an object is passed on with
+    /// [`Entry::unchecked`] set, saving a parse of every line when the
+    /// consumer parses it anyway.
+    pub fn lazy_json(mut self) -> Decoder {
+        self.lazy_json = true;
+        self
     }
 
     /// Whether a partial record is waiting for its final line.
@@ -139,12 +157,14 @@ impl Decoder {
                 Ok(self.merge(l.time, l.stream, &l.message, l.partial))
             }
             Format::Json => {
-                if !is_json_object(text) {
+                let claimed = self.lazy_json && text.trim_start().starts_with('{');
+                if !claimed && !is_json_object(text) {
                     return Err(FormatError::Json);
                 }
                 Ok(Some(Entry {
                     message: text.to_string(),
                     json: true,
+                    unchecked: claimed,
                     ..Entry::default()
                 }))
             }
@@ -192,8 +212,9 @@ impl Decoder {
     }
 }
 
-/// Whether `s` is one JSON object.
+/// Whether `s` is one JSON object (as `serde_json` reads it, Unicode
+/// whitespace before it allowed), by the redaction engine's hand-written
+/// scanner.
 pub fn is_json_object(s: &str) -> bool {
-    let t = s.trim_start();
-    t.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+    watchfire_redact::is_json_object(s)
 }

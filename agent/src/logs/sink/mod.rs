@@ -5,6 +5,7 @@
 //! backoff, never skipped, so a sink outage pauses reading instead of
 //! losing records.
 //!
+//! - [`blackhole`]: acknowledges and drops everything (benchmarks, trials).
 //! - [`file`]: appends JSON lines to a file.
 //! - [`elasticsearch`]: Elasticsearch/OpenSearch `_bulk` (per-item results).
 //! - [`loki`]: Loki push API.
@@ -15,6 +16,7 @@
 //! resolve once every record is durable or deliberately dropped (refused
 //! by the destination: counted, logged, optionally dead-lettered).
 
+pub mod blackhole;
 pub mod elasticsearch;
 pub mod file;
 pub mod http;

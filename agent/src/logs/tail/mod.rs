@@ -215,7 +215,8 @@ impl Tailer {
             }
         };
         let format = self.cfg.format.for_path(&path);
-        let decoder = Decoder::new(format, self.cfg.max_line_bytes);
+        // The pipeline's redactor validates JSON lines in its own pass.
+        let decoder = Decoder::new(format, self.cfg.max_line_bytes).lazy_json();
         let reader = FileReader::new(fp, path, file, offset, decoder)?;
         tracing::debug!(path = %reader.path.display(), offset, "tailing");
         self.readers.push(reader);

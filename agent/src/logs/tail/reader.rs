@@ -131,18 +131,27 @@ impl FileReader {
             let mut rest = &chunk[..n];
             let base = self.pos;
             let mut consumed = 0u64;
-            while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            while let Some(nl) = memchr::memchr(b'\n', rest) {
                 let part = &rest[..nl];
                 consumed += nl as u64 + 1;
                 rest = &rest[nl + 1..];
-                let cut = self.append(part, max_line);
-                let truncated = std::mem::take(&mut self.skipping) || cut;
-                let line = std::mem::take(&mut self.carry);
                 turn.lines += 1;
-                if truncated {
-                    turn.truncated += 1;
+                if self.carry.is_empty() && !self.skipping {
+                    // The whole line is in the chunk: no copy.
+                    let cut = part.len() > max_line;
+                    let line = if cut { &part[..max_line] } else { part };
+                    turn.truncated += usize::from(cut);
+                    self.emit(line, base + consumed, cut, out);
+                } else {
+                    let cut = self.append(part, max_line);
+                    let truncated = std::mem::take(&mut self.skipping) || cut;
+                    let mut line = std::mem::take(&mut self.carry);
+                    turn.truncated += usize::from(truncated);
+                    self.emit(&line, base + consumed, truncated, out);
+                    // Keep the buffer for the next split line.
+                    line.clear();
+                    self.carry = line;
                 }
-                self.emit(&line, base + consumed, truncated, out);
                 if out.len() - first >= max_out {
                     // Stop here: the rest of the chunk is read again.
                     turn.bytes -= n - consumed as usize;

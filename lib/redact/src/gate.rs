@@ -1,0 +1,581 @@
+//! The cheap gate in front of the rule prefilter: a handful of byte scans
+//! that prove, for most ASCII text, that no built-in prefilter pattern and
+//! no `key=value` prefilter of the `RegexSet` can match, so the set's DFA
+//! never runs.
+//!
+//! Every check is a necessary condition of one prefilter pattern
+//! ([`crate::rules::BUILTINS`]), computed over ASCII text only (non-ASCII
+//! text goes straight to the set, where `(?i)` folds Unicode):
+//!
+//! - literal starts, ASCII case-insensitively (an Aho-Corasick search of
+//!   the lower-cased text, which its SIMD literal prefilter makes cheap):
+//!   `-----BEGIN`, `eyJ`, `ghp_`…, `xox`, `AIza`, `AKIA`…, `bearer`,
+//!   `basic`;
+//! - at each `:` and `=`: a sensitive key name in the key-like run before
+//!   it (the `key=value` prefilter, read backwards);
+//! - at each `@`, `+`, `:`, `.` (found with `memchr`): the email, phone,
+//!   IPv6 and IPv4 shapes around it;
+//! - a run of 11+ bytes of `[0-9 -]` holding 9+ digits (cards, SSNs),
+//!   found by probing every 11th byte;
+//! - an upper-case letter pair followed by two digits (IBANs), found by a
+//!   word-at-a-time upper-case scan.
+//!
+//! Plain `[a-z_]` words without `gh` ([`plain_word`]) need none of this:
+//! no prefilter can match one.
+//!
+//! `false` is a proof of "no match"; `true` only means "ask the set". The
+//! base64 run scan of the engine is separate and unchanged.
+
+use aho_corasick::AhoCorasick;
+
+use crate::keys::words;
+
+/// Literal starts of the built-in prefilters (matched ASCII
+/// case-insensitively, a superset for the case-sensitive ones).
+const LITERALS: &[&str] = &[
+    "-----BEGIN",
+    "eyJ",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+    "xapp-",
+    "hooks.slack.com/",
+    "AIza",
+    "ya29.",
+    "GOCSPX-",
+    "AKIA",
+    "ASIA",
+    "ABIA",
+    "ACCA",
+    "AGPA",
+    "AIDA",
+    "AROA",
+    "AIPA",
+    "ANPA",
+    "ANVA",
+    "APKA",
+    "A3T",
+    "bearer",
+    "basic",
+];
+
+/// The gate for one rule set.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    /// [`LITERALS`], lower-cased, searched in lower-cased text (so ASCII
+    /// case-insensitively, with the searcher's SIMD literal prefilter).
+    literals: AhoCorasick,
+    /// The words of each key name, lower-cased.
+    names: Vec<Vec<String>>,
+    /// Bit `a * 256 + b`: some name's first word starts with the
+    /// lower-case bytes `a`, `b`.
+    pairs: Box<[u64; 1024]>,
+}
+
+impl Gate {
+    /// The gate for the built-ins and the `key=value` names `key_names`;
+    /// `None` when it cannot stand for the set: a name with a word that
+    /// is not ASCII (`(?i)` could fold it onto ASCII text) or a first
+    /// word shorter than two letters.
+    pub(crate) fn new(key_names: &[String]) -> Option<Gate> {
+        let pats: Vec<Vec<u8>> = LITERALS
+            .iter()
+            .map(|s| s.to_ascii_lowercase().into_bytes())
+            .collect();
+        let mut names = Vec::new();
+        let mut pairs = Box::new([0u64; 1024]);
+        for name in key_names {
+            let w: Vec<String> = words(name).iter().map(|w| w.to_ascii_lowercase()).collect();
+            let Some(first) = w.first() else { continue };
+            if !w.iter().all(|w| w.is_ascii()) {
+                return None;
+            }
+            let [a, b, ..] = first.as_bytes() else {
+                return None;
+            };
+            for (a, b) in [
+                (a.to_ascii_lowercase(), b.to_ascii_lowercase()),
+                (a.to_ascii_uppercase(), b.to_ascii_lowercase()),
+                (a.to_ascii_lowercase(), b.to_ascii_uppercase()),
+                (a.to_ascii_uppercase(), b.to_ascii_uppercase()),
+            ] {
+                let i = usize::from(a) << 8 | usize::from(b);
+                pairs[i >> 6] |= 1 << (i & 63);
+            }
+            names.push(w);
+        }
+        // Leftmost-first: the kind that gets the packed (SIMD) prefilter.
+        let literals = AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(&pats)
+            .ok()?;
+        Some(Gate {
+            literals,
+            names,
+            pairs,
+        })
+    }
+
+    /// Whether some prefilter pattern may match the ASCII text `b`.
+    pub(crate) fn may_match(&self, b: &[u8]) -> bool {
+        punct(b) || digit_runs(b) || iban(b) || self.key_value(b, false) || self.literal(b)
+    }
+
+    /// Whether some prefilter pattern may match inside one of the
+    /// strings without escapes of the ASCII JSON text `b` (the strings
+    /// with escapes are checked on their own). The same as
+    /// [`Gate::may_match`] except that a `:` or `=` right after a `"`
+    /// (spaces between) is skipped: such a string holds no `"`, so no
+    /// `key=value` match inside one can end there; these are the
+    /// structural colons after object keys.
+    pub(crate) fn may_match_in_strings(&self, b: &[u8]) -> bool {
+        punct(b) || digit_runs(b) || iban(b) || self.key_value(b, true) || self.literal(b)
+    }
+
+    /// Some built-in literal start occurs (any case).
+    fn literal(&self, b: &[u8]) -> bool {
+        thread_local! {
+            static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        LOWER.with(|buf| {
+            let mut lower = buf.borrow_mut();
+            lower.clear();
+            lower.extend_from_slice(b);
+            lower.make_ascii_lowercase();
+            self.literals.is_match(&lower[..])
+        })
+    }
+
+    /// The `key=value` prefilter,
+    /// `(?i)(?:w1[_.-]?w2…)[A-Za-z0-9_.-]*(?:\\?["'])?[ \t]*[:=]`, read
+    /// backwards from each `:` and `=`: spaces, an optional (escaped)
+    /// quote, then the run of `[A-Za-z0-9_.-]` before them must hold a
+    /// name. Every step is forced (the name and its suffix are made of
+    /// that class, a quote or space is not in it).
+    fn key_value(&self, b: &[u8], in_strings: bool) -> bool {
+        memchr::memchr2_iter(b':', b'=', b).any(|i| {
+            let mut j = i;
+            while j > 0 && matches!(b[j - 1], b' ' | b'\t') {
+                j -= 1;
+            }
+            if in_strings && j > 0 && b[j - 1] == b'"' {
+                return false;
+            }
+            if j > 0 && matches!(b[j - 1], b'"' | b'\'') {
+                j -= 1;
+                if j > 0 && b[j - 1] == b'\\' {
+                    j -= 1;
+                }
+            }
+            let end = j;
+            while j > 0 && KEY_CLASS[usize::from(b[j - 1])] {
+                j -= 1;
+            }
+            self.holds_name(&b[j..end])
+        })
+    }
+
+    /// Whether the run `r` holds some name, `w1[_.-]?w2…`, any case.
+    fn holds_name(&self, r: &[u8]) -> bool {
+        r.windows(2).enumerate().any(|(k, w)| {
+            let i = usize::from(w[0]) << 8 | usize::from(w[1]);
+            self.pairs[i >> 6] & (1 << (i & 63)) != 0 && self.names.iter().any(|n| name_at(r, k, n))
+        })
+    }
+}
+
+/// `[A-Za-z0-9_.-]`
+const KEY_CLASS: [bool; 256] = table(b"_.-", true, true);
+
+/// Whether `w1[_.-]?w2…` (any case) starts at `r[k]`.
+fn name_at(r: &[u8], mut k: usize, words: &[String]) -> bool {
+    for (n, w) in words.iter().enumerate() {
+        if n > 0 && matches!(r.get(k), Some(b'_' | b'.' | b'-')) {
+            k += 1;
+        }
+        match r.get(k..k + w.len()) {
+            Some(s) if s.eq_ignore_ascii_case(w.as_bytes()) => k += w.len(),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// `[a-z_]`, as a table.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_lowercase() || c == b'_';
+        i += 1;
+    }
+    t
+};
+
+/// Whether `b` is made of `[a-z_]` only and holds no `gh`: then no
+/// built-in prefilter and no `key=value` one can match in it (each needs
+/// a digit, an upper-case letter, a space, or one of `@ + : = . - /`,
+/// except `gh[pousr]_` and `github_pat_`). Most keys and many short
+/// values are such words; this answers them without the gate's set-up.
+pub(crate) fn plain_word(b: &[u8]) -> bool {
+    b.iter().all(|&c| PLAIN[usize::from(c)]) && memchr::memmem::find(b, b"gh").is_none()
+}
+
+/// `[A-Za-z0-9._%+-]`
+const EMAIL_LOCAL: [bool; 256] = table(b"._%+-", true, true);
+/// `[A-Za-z0-9-]`
+const DOMAIN: [bool; 256] = table(b"-", true, true);
+/// `[0-9 -]`
+const DIGIT_RUN: [bool; 256] = table(b" -", false, true);
+
+const fn table(extra: &[u8], letters: bool, digits: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = (letters && c.is_ascii_alphabetic()) || (digits && c.is_ascii_digit());
+        i += 1;
+    }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+}
+
+fn digit(b: &[u8], i: usize) -> bool {
+    b.get(i).is_some_and(u8::is_ascii_digit)
+}
+
+/// The shapes around `@`, `+`, `:` and `.`.
+fn punct(b: &[u8]) -> bool {
+    for i in memchr::memchr3_iter(b'@', b'+', b':', b) {
+        let hit = match b[i] {
+            b'@' => email_at(b, i),
+            b'+' => phone_at(b, i),
+            _ => ipv6_at(b, i),
+        };
+        if hit {
+            return true;
+        }
+    }
+    memchr::memchr_iter(b'.', b).any(|i| ipv4_at(b, i))
+}
+
+/// `[A-Za-z0-9._%+-]@[A-Za-z0-9-]+\.` with the `@` at `i`.
+fn email_at(b: &[u8], i: usize) -> bool {
+    if i == 0 || !EMAIL_LOCAL[usize::from(b[i - 1])] {
+        return false;
+    }
+    let mut j = i + 1;
+    while j < b.len() && DOMAIN[usize::from(b[j])] {
+        j += 1;
+    }
+    j > i + 1 && b.get(j) == Some(&b'.')
+}
+
+/// `\+[1-9](?:[ .()-]{0,3}[0-9]){7}` with the `+` at `i`.
+fn phone_at(b: &[u8], i: usize) -> bool {
+    if !matches!(b.get(i + 1), Some(b'1'..=b'9')) {
+        return false;
+    }
+    let mut j = i + 2;
+    for _ in 0..7 {
+        let mut seps = 0;
+        while seps < 3 && matches!(b.get(j), Some(b' ' | b'.' | b'(' | b')' | b'-')) {
+            j += 1;
+            seps += 1;
+        }
+        if !digit(b, j) {
+            // The regex could also take fewer separators, but a
+            // separator is never a digit: no other split works.
+            return false;
+        }
+        j += 1;
+    }
+    true
+}
+
+/// `::` or `(?:[0-9A-Fa-f]{1,4}:){4}` ending with the `:` at `i` (the
+/// last colon of the four is the one that completes the shape).
+fn ipv6_at(b: &[u8], i: usize) -> bool {
+    if b.get(i + 1) == Some(&b':') {
+        return true;
+    }
+    // Walk back over groups: `hex{1,4}:`; the earliest group may be a
+    // longer hex run (the regex starts inside it).
+    // `colon`: the colon ending the group being checked, last first.
+    let mut colon = i;
+    for g in 0..4 {
+        let mut k = 0;
+        while k < colon && k <= 4 && b[colon - 1 - k].is_ascii_hexdigit() {
+            k += 1;
+        }
+        if k == 0 {
+            return false;
+        }
+        if g == 3 {
+            // The first group may sit at the end of a longer hex run.
+            return true;
+        }
+        // A later group is one to four hex digits right after a colon.
+        if k > 4 || colon - k == 0 || b[colon - k - 1] != b':' {
+            return false;
+        }
+        colon -= k + 1;
+    }
+    false
+}
+
+/// `[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]` with its first `.` at `i`.
+fn ipv4_at(b: &[u8], i: usize) -> bool {
+    if i == 0 || !b[i - 1].is_ascii_digit() {
+        return false;
+    }
+    let mut j = i + 1;
+    for _ in 0..2 {
+        let d = j;
+        while j < b.len() && j - d < 4 && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == d || j - d > 3 || b.get(j) != Some(&b'.') {
+            return false;
+        }
+        j += 1;
+    }
+    digit(b, j)
+}
+
+/// A run of at least 11 bytes of `[0-9 -]` holding at least 9 digits: the
+/// card prefilter (13 digits, single separators) and the SSN one
+/// (`ddd-dd-dddd`) both need one. Probes every 11th byte (see
+/// `has_base64_run` for why probing finds every such run).
+fn digit_runs(b: &[u8]) -> bool {
+    const N: usize = 11;
+    let is = |i: usize| DIGIT_RUN[usize::from(b[i])];
+    let mut i = N - 1;
+    while i < b.len() {
+        if !is(i) {
+            i += N;
+            continue;
+        }
+        let mut start = i;
+        while start > 0 && is(start - 1) {
+            start -= 1;
+        }
+        let mut end = i + 1;
+        while end < b.len() && is(end) {
+            end += 1;
+        }
+        if end - start >= N && b[start..end].iter().filter(|c| c.is_ascii_digit()).count() >= 9 {
+            return true;
+        }
+        i = end + N;
+    }
+    false
+}
+
+/// `[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}` somewhere in ASCII `b`: checked at
+/// every upper-case letter, found eight bytes at a time.
+fn iban(b: &[u8]) -> bool {
+    const L: u64 = 0x0101_0101_0101_0101;
+    let upper_at = |i: usize| iban_at(b, i);
+    let chunks = b.chunks_exact(8);
+    let tail = chunks.remainder();
+    for (n, c) in chunks.enumerate() {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // ASCII bytes: x >= 'A' sets the high bit of x + 0x3f; x > 'Z'
+        // sets it in x + 0x25. No carry crosses a byte (x < 0x80).
+        let mut m = w.wrapping_add(0x3f * L) & !w.wrapping_add(0x25 * L) & (0x80 * L);
+        while m != 0 {
+            let k = (m.trailing_zeros() / 8) as usize;
+            if upper_at(n * 8 + k) {
+                return true;
+            }
+            m &= m - 1;
+        }
+    }
+    let base = b.len() - tail.len();
+    (0..tail.len()).any(|k| b[base + k].is_ascii_uppercase() && upper_at(base + k))
+}
+
+fn iban_at(b: &[u8], i: usize) -> bool {
+    let up = |j: usize| b.get(j).is_some_and(u8::is_ascii_uppercase);
+    let alnum = |j: usize| {
+        b.get(j)
+            .is_some_and(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    if !(up(i) && up(i + 1) && digit(b, i + 2) && digit(b, i + 3)) {
+        return false;
+    }
+    let j = if b.get(i + 4) == Some(&b' ') {
+        i + 5
+    } else {
+        i + 4
+    };
+    (j..j + 4).all(alnum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gate says "maybe" on `s` exactly when `expect`.
+    fn check(g: &Gate, s: &str, expect: bool) {
+        assert_eq!(g.may_match(s.as_bytes()), expect, "{s:?}");
+    }
+
+    #[test]
+    fn shapes() {
+        let g = Gate::new(&["password".to_string(), "api_key".to_string()]).unwrap();
+        for (s, expect) in [
+            ("plain words only", false),
+            ("mail a@b.co", true),
+            ("a@b", false),
+            ("x @y.z", false),
+            ("call +1 (415) 555-0100", true),
+            ("tz +10:00", false),
+            ("at 12:30:45.123", false),
+            ("addr 2001:db8::1", true),
+            ("addr 2001:db8:85a3:0:1", true),
+            ("addr 2001:db8:85a3:1", false),
+            ("abcdef:1:2:3:", true),
+            ("ip 10.1.2.3", true),
+            ("v 1.2.3", false),
+            ("v 1.2345.6.7", false),
+            ("card 4111 1111 1111 1111", true),
+            ("ssn 078-05-1120", true),
+            ("date 2026-11-22", false),
+            ("iban GB82 WEST 1234 5698 7654 32", true),
+            ("iban GB82WEST12345698765432", true),
+            ("HTTP/1.1 GET", false),
+            ("Authorization: BEARER x", true),
+            ("the Password: x", true),
+            ("my apikey=1", true),
+            ("my API-Key\\\" = 1", true),
+            ("GET /api/v1/orders", false),
+            ("password reset requested", false),
+            ("jwt eyJhbGciOi", true),
+            ("key AKIAIOSFODNN7EXAMPLE", true),
+            ("-----BEGIN RSA", true),
+        ] {
+            check(&g, s, expect);
+        }
+    }
+
+    /// Random ASCII strings made of pieces near every shape: whenever the
+    /// `RegexSet` of the default rules matches, the gate says "maybe".
+    #[test]
+    fn never_misses_what_the_set_matches() {
+        const PIECES: &[&str] = &[
+            "4111",
+            "1",
+            "12",
+            "123",
+            "0",
+            "9",
+            " ",
+            "  ",
+            "-",
+            "--",
+            ".",
+            "..",
+            "@",
+            "a",
+            "b",
+            "x",
+            "Z",
+            "GB",
+            "82",
+            "WEST",
+            "ab.cd",
+            "::",
+            ":",
+            "f",
+            "ff0",
+            "abcd",
+            "abcde",
+            "+1",
+            "+",
+            "(",
+            ")",
+            "eyJ",
+            "eyJhbGci",
+            "bearer",
+            "Bearer ",
+            "BASIC\t",
+            "\t",
+            "password",
+            "Pass",
+            "word",
+            "=",
+            "\"",
+            "'",
+            "\\",
+            "api",
+            "API",
+            "_",
+            "key",
+            "Key",
+            "AKIA",
+            "0123456789ABCDEF",
+            "set",
+            "-cookie",
+            "xoxb-",
+            "hooks.slack.com/",
+            "-----BEGIN",
+            "PRIVATE KEY",
+            "ghp_",
+            "AIza",
+            "ya29.",
+            "secret",
+            "token",
+            "ssn",
+            "cvv",
+            "com",
+            "078",
+            "05",
+            "1120",
+            "2001",
+            "db8",
+            "10",
+            "255",
+        ];
+        let r = crate::Redactor::with_defaults().unwrap();
+        let g = r.quick.as_ref().expect("the default rules have a gate");
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut hits, mut n) = (0, 0);
+        while n < 60_000 {
+            let len = 1 + next() % 14;
+            let s: String = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            n += 1;
+            if r.set_is_match(&s) {
+                hits += 1;
+                assert!(g.may_match(s.as_bytes()), "gate missed {s:?}");
+                assert!(!plain_word(s.as_bytes()), "plain word {s:?}");
+            }
+        }
+        assert!(hits > 5_000, "too few set matches to mean anything: {hits}");
+    }
+
+    #[test]
+    fn non_ascii_first_word_disables_the_gate() {
+        assert!(Gate::new(&["ſecret".to_string()]).is_none());
+        assert!(Gate::new(&["clé".to_string()]).is_none());
+        assert!(Gate::new(&["api_key".to_string()]).is_some());
+    }
+}
