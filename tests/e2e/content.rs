@@ -702,3 +702,5 @@ fn substitution_and_name_extraction() {
 
 #[path = "content/deploy.rs"]
 mod deploy;
+#[path = "content/image.rs"]
+mod image;
