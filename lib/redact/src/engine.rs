@@ -17,7 +17,7 @@ use regex::{Regex, RegexSet, RegexSetBuilder};
 use sha2::Sha256;
 
 use crate::config::RedactionConfig;
-use crate::gate::{plain_word, Gate};
+use crate::gate::{plain_word, probe_runs, table, Gate};
 use crate::keys::{words, KeyMatcher};
 use crate::rules::{apply, hmac_for, Check, Normalize, Prefilter, Rule, BUILTINS};
 use crate::scan::report_fields;
@@ -584,50 +584,12 @@ impl Redactor {
 }
 
 /// `[A-Za-z0-9/+]`, as a table.
-const BASE64: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let c = i as u8;
-        t[i] = c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
-        i += 1;
-    }
-    t
-};
+const BASE64: [bool; 256] = table(b"/+", true, true);
 
-/// Whether `s` holds a run of at least 40 characters of `[A-Za-z0-9/+]`.
-///
-/// Probes every 40th byte instead of reading them all: a probe on a
-/// non-base64 byte proves no run covers it, and any run of 40 starting
-/// after it covers the next probe. A probe on a base64 byte measures the
-/// run around it, and the next probe goes 40 bytes past that run's end.
+/// Whether `s` holds a run of at least 40 characters of `[A-Za-z0-9/+]`
+/// (probing every 40th byte: see [`probe_runs`]).
 pub(crate) fn has_base64_run(s: &str) -> bool {
-    const N: usize = 40;
-    let b = s.as_bytes();
-    let is = |i: usize| BASE64[usize::from(b[i])];
-    let mut i = N - 1;
-    while i < b.len() {
-        if !is(i) {
-            i += N;
-            continue;
-        }
-        let mut start = i;
-        while start > 0 && is(start - 1) && i - start < N {
-            start -= 1;
-        }
-        let mut end = i + 1;
-        while end < b.len() && is(end) {
-            end += 1;
-            if end - start >= N {
-                return true;
-            }
-        }
-        if end - start >= N {
-            return true;
-        }
-        i = end + N;
-    }
-    false
+    probe_runs(s.as_bytes(), &BASE64, 40, |r| r.len() >= 40)
 }
 
 /// Whether `s`, trimmed, is bracketed like a JSON object or array.

@@ -233,7 +233,8 @@ const DOMAIN: [bool; 256] = table(b"-", true, true);
 /// `[0-9 -]`
 const DIGIT_RUN: [bool; 256] = table(b" -", false, true);
 
-const fn table(extra: &[u8], letters: bool, digits: bool) -> [bool; 256] {
+/// A byte class: ASCII letters and/or digits, plus `extra`.
+pub(crate) const fn table(extra: &[u8], letters: bool, digits: bool) -> [bool; 256] {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
@@ -354,15 +355,29 @@ fn ipv4_at(b: &[u8], i: usize) -> bool {
 
 /// A run of at least 11 bytes of `[0-9 -]` holding at least 9 digits: the
 /// card prefilter (13 digits, single separators) and the SSN one
-/// (`ddd-dd-dddd`) both need one. Probes every 11th byte (see
-/// `has_base64_run` for why probing finds every such run).
+/// (`ddd-dd-dddd`) both need one (see [`probe_runs`]).
 fn digit_runs(b: &[u8]) -> bool {
-    const N: usize = 11;
-    let is = |i: usize| DIGIT_RUN[usize::from(b[i])];
-    let mut i = N - 1;
+    probe_runs(b, &DIGIT_RUN, 11, |r| {
+        r.len() >= 11 && r.iter().filter(|c| c.is_ascii_digit()).count() >= 9
+    })
+}
+
+/// Whether `accept` holds for some maximal run of `class` bytes of `b` at
+/// least `n` long, probing every `n`th byte instead of reading them all: a
+/// probe on a byte outside the class proves no run covers it, and any run
+/// of `n` starting after it covers the next probe. A probe inside a run
+/// measures the whole run, and the next probe goes `n` bytes past its end.
+pub(crate) fn probe_runs(
+    b: &[u8],
+    class: &[bool; 256],
+    n: usize,
+    mut accept: impl FnMut(&[u8]) -> bool,
+) -> bool {
+    let is = |i: usize| class[usize::from(b[i])];
+    let mut i = n - 1;
     while i < b.len() {
         if !is(i) {
-            i += N;
+            i += n;
             continue;
         }
         let mut start = i;
@@ -373,10 +388,10 @@ fn digit_runs(b: &[u8]) -> bool {
         while end < b.len() && is(end) {
             end += 1;
         }
-        if end - start >= N && b[start..end].iter().filter(|c| c.is_ascii_digit()).count() >= 9 {
+        if accept(&b[start..end]) {
             return true;
         }
-        i = end + N;
+        i = end + n;
     }
     false
 }

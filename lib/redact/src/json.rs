@@ -1,11 +1,12 @@
 //! Structural redaction of JSON documents, in place.
 //!
-//! A document is first checked (nesting depth by a byte scan, then syntax
-//! by the hand-written scanner of [`crate::scan`], or `serde_json` where
-//! that one refuses), then rewritten token by token: everything is copied
-//! verbatim (key order, spacing, number spelling) except the strings and
-//! values that need redacting. So a valid JSON line stays valid JSON, and an
-//! untouched line comes out byte for byte.
+//! A document is first checked (syntax and nesting depth by the
+//! hand-written scanner of [`crate::scan`]; where that one refuses, depth
+//! by a byte scan and syntax by `serde_json`), then rewritten token by
+//! token: everything is copied verbatim (key order, spacing, number
+//! spelling; in whole runs, up to the next replacement) except the strings
+//! and values that need redacting. So a valid JSON line stays valid JSON,
+//! and an untouched line comes out byte for byte.
 //!
 //! - A value under a sensitive key is replaced whole: strings and numbers
 //!   become the rule's replacement string; objects and arrays are walked and
@@ -60,15 +61,18 @@ impl Redactor {
         if !looks_like_json(s) {
             return Ok(None);
         }
-        let limit = self.limits.max_depth;
-        if depth + max_depth(s) > limit {
-            return Err(RedactError::TooDeep { limit });
-        }
         // The hand-written scanner accepts a subset of what serde_json
         // accepts, at a fraction of the cost; serde_json decides the rest.
-        let valid = Scanner::new(None, s, false).document().is_ok()
-            || serde_json::from_str::<IgnoredAny>(s).is_ok();
-        if !valid {
+        // When it accepts, it has also measured the nesting (the byte
+        // scan of `max_depth` gives the same on valid JSON).
+        let mut sc = Scanner::new(None, s, false);
+        let scanned = sc.document().is_ok();
+        let deepest = if scanned { sc.deepest } else { max_depth(s) };
+        let limit = self.limits.max_depth;
+        if depth + deepest > limit {
+            return Err(RedactError::TooDeep { limit });
+        }
+        if !scanned && serde_json::from_str::<IgnoredAny>(s).is_err() {
             return Ok(None);
         }
         let mut w = Rewriter {
@@ -77,6 +81,7 @@ impl Redactor {
             b: s.as_bytes(),
             pos: 0,
             out: String::with_capacity(s.len() + 32),
+            done: 0,
             tally,
         };
         w.ws();
@@ -85,6 +90,7 @@ impl Redactor {
         if w.pos != s.len() {
             return Err(RedactError::Internal("trailing data after JSON value"));
         }
+        w.out.push_str(&s[w.done..]);
         Ok(Some(w.out))
     }
 }
@@ -95,17 +101,18 @@ struct Rewriter<'a, 't> {
     s: &'a str,
     b: &'a [u8],
     pos: usize,
+    /// The output so far: `s[..done]` as rewritten (the rest of `s` up
+    /// to `pos` is copied lazily, at the next replacement or the end).
     out: String,
+    done: usize,
     tally: &'t mut Vec<usize>,
 }
 
 impl<'a> Rewriter<'a, '_> {
     fn ws(&mut self) {
-        let start = self.pos;
         while self.pos < self.b.len() && matches!(self.b[self.pos], b' ' | b'\t' | b'\n' | b'\r') {
             self.pos += 1;
         }
-        self.out.push_str(&self.s[start..self.pos]);
     }
 
     fn peek(&self) -> Result<u8, RedactError> {
@@ -120,7 +127,6 @@ impl<'a> Rewriter<'a, '_> {
         if self.peek()? != c {
             return Err(RedactError::Internal("unexpected JSON token"));
         }
-        self.out.push(c as char);
         self.pos += 1;
         Ok(())
     }
@@ -143,19 +149,27 @@ impl<'a> Rewriter<'a, '_> {
         Err(RedactError::Internal("unterminated JSON string"))
     }
 
-    /// Writes `text` as a JSON string.
-    fn write_string(&mut self, text: &str) -> Result<(), RedactError> {
+    /// Writes `text` as a JSON string in place of the token that starts
+    /// at `start` and ends at `pos`.
+    fn write_string(&mut self, start: usize, text: &str) -> Result<(), RedactError> {
         let enc =
             serde_json::to_string(text).map_err(|_| RedactError::Internal("string encoding"))?;
+        self.out.push_str(&self.s[self.done..start]);
         self.out.push_str(&enc);
+        self.done = self.pos;
         Ok(())
     }
 
     /// Writes the redacted value under a sensitive key: `rule`'s replacement.
-    fn write_replacement(&mut self, rule: usize, value: &str) -> Result<(), RedactError> {
+    fn write_replacement(
+        &mut self,
+        start: usize,
+        rule: usize,
+        value: &str,
+    ) -> Result<(), RedactError> {
         let mut rep = String::new();
         self.r.replace(rule, value, &mut rep, self.tally);
-        self.write_string(&rep)
+        self.write_string(start, &rep)
     }
 
     fn value(&mut self, depth: usize, sensitive: Option<usize>) -> Result<(), RedactError> {
@@ -175,13 +189,11 @@ impl<'a> Rewriter<'a, '_> {
         }
         loop {
             self.ws();
+            let start = self.pos;
             let raw = self.raw_string()?;
             let key = decode(raw)?;
             let own = self.r.keys.find(&key);
-            match self.r.text_inner(&key, self.tally) {
-                std::borrow::Cow::Borrowed(_) => self.out.push_str(raw),
-                std::borrow::Cow::Owned(red) => self.write_string(&red)?,
-            }
+            self.text(start, &key)?;
             self.ws();
             self.punct(b':')?;
             self.ws();
@@ -214,26 +226,31 @@ impl<'a> Rewriter<'a, '_> {
     }
 
     fn string(&mut self, depth: usize, sensitive: Option<usize>) -> Result<(), RedactError> {
+        let start = self.pos;
         let raw = self.raw_string()?;
         let text = decode(raw)?;
         if let Some(rule) = sensitive {
             if text.is_empty() {
-                self.out.push_str("\"\"");
+                // `""` stays as it is.
                 return Ok(());
             }
-            return self.write_replacement(rule, &text);
+            return self.write_replacement(start, rule, &text);
         }
         if self.r.limits.embedded_json {
             if let Some(inner) = self.r.json_document(&text, depth, self.tally)? {
-                return self.write_string(&inner);
+                return self.write_string(start, &inner);
             }
         }
-        match self.r.text_inner(&text, self.tally) {
-            std::borrow::Cow::Borrowed(_) => {
-                self.out.push_str(raw);
-                Ok(())
-            }
-            std::borrow::Cow::Owned(red) => self.write_string(&red),
+        self.text(start, &text)
+    }
+
+    /// Runs the text rules on `text`, the decoded string token that starts
+    /// at `start` and ends at `pos`: the token stays as it is when nothing
+    /// matched.
+    fn text(&mut self, start: usize, text: &str) -> Result<(), RedactError> {
+        match self.r.text_inner(text, self.tally) {
+            std::borrow::Cow::Borrowed(_) => Ok(()),
+            std::borrow::Cow::Owned(red) => self.write_string(start, &red),
         }
     }
 
@@ -255,12 +272,9 @@ impl<'a> Rewriter<'a, '_> {
         }
         match sensitive {
             Some(rule) if !matches!(tok, "true" | "false" | "null") => {
-                self.write_replacement(rule, tok)
+                self.write_replacement(start, rule, tok)
             }
-            _ => {
-                self.out.push_str(tok);
-                Ok(())
-            }
+            _ => Ok(()),
         }
     }
 }
@@ -274,4 +288,33 @@ fn decode(raw: &str) -> Result<std::borrow::Cow<'_, str>, RedactError> {
     serde_json::from_str::<String>(raw)
         .map(std::borrow::Cow::Owned)
         .map_err(|_| RedactError::Internal("undecodable JSON string"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::max_depth;
+    use crate::scan::Scanner;
+
+    /// On text the scanner accepts, its nesting measure is the byte
+    /// scan's, which it replaces there; what it refuses keeps the scan.
+    fn check(s: &str, accepted: bool, depth: usize) {
+        let mut sc = Scanner::new(None, s, false);
+        assert_eq!(sc.document().is_ok(), accepted, "{s}");
+        assert_eq!(max_depth(s), depth, "{s}");
+        if accepted {
+            assert_eq!(sc.deepest, depth, "{s}");
+        }
+    }
+
+    #[test]
+    fn scanner_measures_nesting_like_the_byte_scan() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        check("{}", true, 1);
+        check(r#"{"a":[1,{"b":[]}],"c":"[[[{"}"#, true, 4);
+        check(r#" [ "x" , [ [ ] ] ] "#, true, 3);
+        check(r#""just a string""#, true, 0);
+        check(&deep(127), true, 127);
+        check(&deep(128), false, 128);
+        check(r#"{"a":[[[1]]}"#, false, 4);
+    }
 }

@@ -57,6 +57,8 @@ pub(crate) struct Scanner<'a> {
     /// A top-level field had escapes, or there were too many to keep:
     /// fields are read again by a second scan when asked for.
     overflow: bool,
+    /// The deepest `{`/`[` nesting met so far.
+    pub(crate) deepest: usize,
 }
 
 impl<'a> Scanner<'a> {
@@ -70,6 +72,7 @@ impl<'a> Scanner<'a> {
             kept: [(0, 0, 0, 0); KEPT],
             n_kept: 0,
             overflow: false,
+            deepest: 0,
         }
     }
 
@@ -129,7 +132,8 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn enter(&self, depth: usize) -> R<()> {
+    fn enter(&mut self, depth: usize) -> R<()> {
+        self.deepest = self.deepest.max(depth);
         if self.r.is_some_and(|r| depth > r.limits.max_depth) {
             return Err(Stop);
         }
@@ -140,26 +144,61 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    fn object(&mut self, depth: usize) -> R<()> {
-        self.enter(depth)?;
+    /// Moves past the opening bracket at `pos` and the whitespace after
+    /// it; `true` when `close` follows at once (an empty container, also
+    /// moved past).
+    fn open(&mut self, close: u8) -> R<bool> {
         self.pos += 1;
         self.ws();
-        if self.peek()? == b'}' {
+        if self.peek()? == close {
             self.pos += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The key string at `pos` and the `:` after it (whitespace around
+    /// skipped): the key's raw extent and whether it has escapes.
+    fn key(&mut self) -> R<(usize, usize, bool)> {
+        if self.peek()? != b'"' {
+            return Err(Stop);
+        }
+        let key = self.string()?;
+        self.ws();
+        if self.peek()? != b':' {
+            return Err(Stop);
+        }
+        self.pos += 1;
+        self.ws();
+        Ok(key)
+    }
+
+    /// After a member: `true` past a `,` (whitespace after it skipped),
+    /// `false` past `close`; anything else stops.
+    fn next_member(&mut self, close: u8) -> R<bool> {
+        self.ws();
+        match self.peek()? {
+            b',' => {
+                self.pos += 1;
+                self.ws();
+                Ok(true)
+            }
+            c if c == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(Stop),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> R<()> {
+        self.enter(depth)?;
+        if self.open(b'}')? {
             return Ok(());
         }
         loop {
-            if self.peek()? != b'"' {
-                return Err(Stop);
-            }
-            let (ks, ke, kesc) = self.string()?;
+            let (ks, ke, kesc) = self.key()?;
             self.check_key(ks, ke, kesc)?;
-            self.ws();
-            if self.peek()? != b':' {
-                return Err(Stop);
-            }
-            self.pos += 1;
-            self.ws();
             if depth == 1 && self.collect && self.peek()? == b'"' {
                 let (vs, ve, vesc) = self.string()?;
                 self.check_value(vs, ve, vesc)?;
@@ -167,17 +206,8 @@ impl<'a> Scanner<'a> {
             } else {
                 self.value(depth)?;
             }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(Stop),
+            if !self.next_member(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -199,25 +229,13 @@ impl<'a> Scanner<'a> {
 
     fn array(&mut self, depth: usize) -> R<()> {
         self.enter(depth)?;
-        self.pos += 1;
-        self.ws();
-        if self.peek()? == b']' {
-            self.pos += 1;
+        if self.open(b']')? {
             return Ok(());
         }
         loop {
             self.value(depth)?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(Stop),
+            if !self.next_member(b']')? {
+                return Ok(());
             }
         }
     }
@@ -284,27 +302,14 @@ impl<'a> Scanner<'a> {
             _ => return Err(Stop),
         }
         if b.get(i) == Some(&b'.') {
-            i += 1;
-            let d = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == d {
-                return Err(Stop);
-            }
+            i = digits(b, i + 1)?;
         }
         if matches!(b.get(i), Some(b'e' | b'E')) {
             i += 1;
             if matches!(b.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            let d = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == d {
-                return Err(Stop);
-            }
+            i = digits(b, i)?;
         }
         self.pos = i;
         Ok(())
@@ -351,6 +356,18 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The end of the run of digits starting at `i`; stops when there is none.
+fn digits(b: &[u8], mut i: usize) -> R<usize> {
+    let d = i;
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    if i == d {
+        return Err(Stop);
+    }
+    Ok(i)
+}
+
 /// Reports the top-level string fields of the JSON object `s` to `out`
 /// (values with escapes decoded). Nothing when `s` is not a JSON object.
 pub(crate) fn report_fields(s: &str, out: &mut dyn crate::Fields) {
@@ -363,22 +380,11 @@ pub(crate) fn report_fields(s: &str, out: &mut dyn crate::Fields) {
 }
 
 fn fields_of_object(sc: &mut Scanner<'_>, out: &mut dyn crate::Fields) -> R<()> {
-    sc.pos += 1;
-    sc.ws();
-    if sc.peek()? == b'}' {
+    if sc.open(b'}')? {
         return Ok(());
     }
     loop {
-        if sc.peek()? != b'"' {
-            return Err(Stop);
-        }
-        let (ks, ke, kesc) = sc.string()?;
-        sc.ws();
-        if sc.peek()? != b':' {
-            return Err(Stop);
-        }
-        sc.pos += 1;
-        sc.ws();
+        let (ks, ke, kesc) = sc.key()?;
         if sc.peek()? == b'"' {
             let (vs, ve, vesc) = sc.string()?;
             let key = sc.text(ks, ke, kesc)?;
@@ -387,13 +393,8 @@ fn fields_of_object(sc: &mut Scanner<'_>, out: &mut dyn crate::Fields) -> R<()> 
         } else {
             sc.value(1)?;
         }
-        sc.ws();
-        match sc.peek()? {
-            b',' => {
-                sc.pos += 1;
-                sc.ws();
-            }
-            _ => return Ok(()),
+        if sc.next_member(b'}') != Ok(true) {
+            return Ok(());
         }
     }
 }
