@@ -51,6 +51,15 @@ impl AttrRedactor<'_> {
         self.kvs(kvs, None, 1, stats)
     }
 
+    fn check_depth(&self, depth: usize) -> Result<(), RedactError> {
+        if depth > self.limits.max_depth {
+            return Err(RedactError::TooDeep {
+                limit: self.limits.max_depth,
+            });
+        }
+        Ok(())
+    }
+
     fn kvs(
         &self,
         kvs: &mut [KeyValue],
@@ -58,11 +67,7 @@ impl AttrRedactor<'_> {
         depth: usize,
         stats: &mut Stats,
     ) -> Result<(), RedactError> {
-        if depth > self.limits.max_depth {
-            return Err(RedactError::TooDeep {
-                limit: self.limits.max_depth,
-            });
-        }
+        self.check_depth(depth)?;
         for kv in kvs {
             let own = self
                 .redactor
@@ -87,11 +92,7 @@ impl AttrRedactor<'_> {
         depth: usize,
         stats: &mut Stats,
     ) -> Result<(), RedactError> {
-        if depth > self.limits.max_depth {
-            return Err(RedactError::TooDeep {
-                limit: self.limits.max_depth,
-            });
-        }
+        self.check_depth(depth)?;
         let Some(val) = v.value.as_mut() else {
             return Ok(());
         };

@@ -66,44 +66,30 @@ impl Shard {
             .collect()
     }
 
-    /// Appends the label sets of the matching series that have a sample in
-    /// `[mint, maxt]`, copying no samples (the series and labels APIs).
-    pub fn labels_into(&self, matchers: &[Matcher], mint: i64, maxt: i64, out: &mut Vec<Labels>) {
+    /// The live series `matchers` select.
+    fn matching<'s>(&'s self, matchers: &[Matcher]) -> impl Iterator<Item = &'s MemSeries> {
+        let slot = |id: SeriesId| self.slots.get(id as usize).and_then(Option::as_ref);
         let ids = self.index.select(
             matchers,
             || self.live_ids(),
-            |id| {
-                self.slots
-                    .get(id as usize)
-                    .and_then(Option::as_ref)
-                    .map(|s| &s.labels)
-            },
+            |id| slot(id).map(|s| &s.labels),
         );
-        for id in ids {
-            if let Some(s) = self.slots.get(id as usize).and_then(Option::as_ref) {
-                if s.has_sample_in(mint, maxt) {
-                    out.push(s.labels.clone());
-                }
-            }
-        }
+        ids.into_iter().filter_map(slot)
+    }
+
+    /// Appends the label sets of the matching series that have a sample in
+    /// `[mint, maxt]`, copying no samples (the series and labels APIs).
+    pub fn labels_into(&self, matchers: &[Matcher], mint: i64, maxt: i64, out: &mut Vec<Labels>) {
+        out.extend(
+            self.matching(matchers)
+                .filter(|s| s.has_sample_in(mint, maxt))
+                .map(|s| s.labels.clone()),
+        );
     }
 
     /// Appends the matching series with their samples in `[mint, maxt]`.
     pub fn select_into(&self, matchers: &[Matcher], mint: i64, maxt: i64, out: &mut Vec<Series>) {
-        let ids = self.index.select(
-            matchers,
-            || self.live_ids(),
-            |id| {
-                self.slots
-                    .get(id as usize)
-                    .and_then(Option::as_ref)
-                    .map(|s| &s.labels)
-            },
-        );
-        for id in ids {
-            let Some(s) = self.slots.get(id as usize).and_then(Option::as_ref) else {
-                continue;
-            };
+        for s in self.matching(matchers) {
             let (samples, histograms) = s.window(mint, maxt);
             if samples.is_empty() && histograms.is_empty() {
                 continue;
