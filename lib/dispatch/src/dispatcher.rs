@@ -10,11 +10,12 @@ use watchfire_alertmodel::{Alert, LabelSet};
 use crate::escalation::{Escalation, EscalationPolicy};
 use crate::group::{DispatchConfig, Group};
 use crate::inhibit::Inhibitor;
-use crate::labels::{fp_string, group_key};
+use crate::labels::group_key;
 use crate::nflog::NflogEntry;
 use crate::records::{id_key, DeadLetter, Outgoing, Table};
 use crate::silence::{SilenceError, SilenceSpec, Silences};
 use crate::store::{prepare, AlertError, AlertStore, PostableAlert, ReceiveReport};
+use crate::{FpMap, FpSet};
 
 /// Errors of the dispatcher's calls.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,7 +37,7 @@ pub struct Dispatcher {
     pub(crate) silences: Silences,
     pub(crate) groups: HashMap<String, Group>,
     /// Fingerprint → keys of the groups holding the alert.
-    pub(crate) alert_groups: HashMap<u64, Vec<Arc<str>>>,
+    pub(crate) alert_groups: FpMap<Vec<Arc<str>>>,
     pub(crate) flush_timers: BTreeSet<(i64, String)>,
     pub(crate) nflog: HashMap<String, NflogEntry>,
     pub(crate) escalations: HashMap<String, Escalation>,
@@ -47,6 +48,9 @@ pub struct Dispatcher {
     pub(crate) dead: BTreeMap<u64, DeadLetter>,
     pub(crate) next_id: u64,
     pub(crate) dirty: BTreeSet<(Table, String)>,
+    /// Alerts changed since the last `take_changes` (kept apart from
+    /// `dirty`: the ingest path marks one per alert, without a string key).
+    pub(crate) dirty_alerts: FpSet,
     pub(crate) next_gc: i64,
 }
 
@@ -66,7 +70,7 @@ impl Dispatcher {
             inhibitor,
             silences: Silences::default(),
             groups: HashMap::new(),
-            alert_groups: HashMap::new(),
+            alert_groups: FpMap::default(),
             flush_timers: BTreeSet::new(),
             nflog: HashMap::new(),
             escalations: HashMap::new(),
@@ -76,6 +80,7 @@ impl Dispatcher {
             dead: BTreeMap::new(),
             next_id: 1,
             dirty: BTreeSet::new(),
+            dirty_alerts: FpSet::default(),
             next_gc: i64::MIN,
         }
     }
@@ -98,7 +103,7 @@ impl Dispatcher {
 
     fn put(&mut self, alert: Alert, now: i64) {
         let (fp, stored) = self.store.put(alert, now);
-        self.dirty.insert((Table::Alert, fp_string(fp)));
+        self.dirty_alerts.insert(fp);
         self.inhibitor.upsert(fp, &stored);
         self.route_alert(fp, &stored, now);
     }
@@ -161,7 +166,7 @@ impl Dispatcher {
     pub(crate) fn delete_alert(&mut self, fp: u64) {
         if let Some(a) = self.store.remove(fp) {
             self.inhibitor.remove(fp, &a.labels);
-            self.dirty.insert((Table::Alert, fp_string(fp)));
+            self.dirty_alerts.insert(fp);
         }
     }
 

@@ -7,7 +7,7 @@
 //! at once. Each flush schedules the next one `group_interval` later. The
 //! group holds fingerprints; the alert data lives in the store.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use watchfire_alertmodel::{Alert, InhibitRule, LabelSet, RouteOpts, Routing, TimeIntervalSet};
@@ -68,7 +68,7 @@ pub struct Group {
     pub key: Arc<str>,
     pub route: Arc<RouteOpts>,
     pub labels: LabelSet,
-    pub alerts: BTreeSet<u64>,
+    pub alerts: crate::FpSet,
     pub next_flush: i64,
     pub has_flushed: bool,
     pub in_flight: Option<Flight>,
@@ -81,7 +81,7 @@ impl Group {
             key,
             route,
             labels,
-            alerts: BTreeSet::new(),
+            alerts: crate::FpSet::default(),
             next_flush,
             has_flushed: false,
             in_flight: None,

@@ -39,6 +39,11 @@
 #![forbid(unsafe_code)]
 
 mod dispatcher;
+
+/// Maps and sets keyed by alert fingerprints. Fingerprints are already
+/// hashes, so a cheap multiplicative hasher is enough (not SipHash).
+pub(crate) type FpMap<V> = std::collections::HashMap<u64, V, rustc_hash::FxBuildHasher>;
+pub(crate) type FpSet = std::collections::HashSet<u64, rustc_hash::FxBuildHasher>;
 mod escalation;
 mod flush;
 mod group;

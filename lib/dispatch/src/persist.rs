@@ -28,6 +28,12 @@ impl Dispatcher {
     /// The records changed since the last call.
     pub fn take_changes(&mut self) -> Changes {
         let mut ch = Changes::default();
+        for fp in std::mem::take(&mut self.dirty_alerts) {
+            match self.store.get_shared(fp) {
+                Some(a) => ch.upserts.push(Record::Alert(a)),
+                None => ch.deletes.push((Table::Alert, fp_string(fp))),
+            }
+        }
         for (table, key) in std::mem::take(&mut self.dirty) {
             match self.record(table, &key) {
                 Some(r) => ch.upserts.push(r),

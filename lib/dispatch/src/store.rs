@@ -12,7 +12,6 @@
 //! - An update whose activity range overlaps the stored alert's is merged:
 //!   earliest start wins, the later non-timeout end wins.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -130,7 +129,7 @@ pub fn merge(a: &Alert, o: &Alert, now: i64) -> Alert {
 /// persistence records, so storing and persisting one copies no labels.
 #[derive(Debug, Default)]
 pub struct AlertStore {
-    alerts: HashMap<u64, Arc<Alert>>,
+    alerts: crate::FpMap<Arc<Alert>>,
 }
 
 impl AlertStore {

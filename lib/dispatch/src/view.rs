@@ -133,12 +133,14 @@ impl Dispatcher {
         let mut receivers: HashMap<u64, Vec<String>> = HashMap::new();
         let mut listed: Vec<(&crate::group::Group, Vec<(u64, &Alert)>)> = Vec::new();
         for g in self.groups.values() {
-            let alerts: Vec<(u64, &Alert)> = g
+            let mut alerts: Vec<(u64, &Alert)> = g
                 .alerts
                 .iter()
                 .filter_map(|fp| self.store.get(*fp).map(|a| (*fp, a)))
                 .filter(|(_, a)| !(a.ends_at != 0 && a.ends_at < now))
                 .collect();
+            // The set is unordered; list in fingerprint order.
+            alerts.sort_unstable_by_key(|(fp, _)| *fp);
             for (fp, _) in &alerts {
                 receivers
                     .entry(*fp)

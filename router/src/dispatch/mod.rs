@@ -4,6 +4,7 @@
 //! the Alertmanager v2 API, Watchfire's own endpoints and a web page
 //! ([`api`], [`inbound`], [`ui`]). [`run`] starts and reloads it.
 
+pub mod alertlog;
 pub mod api;
 pub mod build;
 pub mod deliver;

@@ -8,23 +8,17 @@
 //! many API requests share one fsync.
 //!
 //! Records are stored in `postcard`'s compact binary encoding (serde, no
-//! field names): a receive writes one row per alert, so the encoding is
-//! on the hot path of `POST /api/v2/alerts`.
-//!
-//! Alert rows are keyed by arrival order (a sequence number, 16 hex
-//! digits), not by fingerprint: fingerprints are random, so a batch of
-//! new alerts keyed by them would rewrite one B-tree leaf per alert,
-//! while sequence keys append to the last leaves. The commit thread keeps
-//! fingerprint → sequence in memory (rebuilt from the table at start and
-//! after a failed commit); an update is written in place under its key,
-//! a delete removes it. Loading ignores keys (records carry their labels).
+//! field names). Alerts, most of what `POST /api/v2/alerts` writes, go to
+//! the alert log ([`super::alertlog`]): a few rows of operations per
+//! commit instead of one row per alert. Other records keep one row per
+//! key.
 
-use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use watchfire_dispatch::{Changes, Record, Table};
 
+use super::alertlog::{AlertLog, LogError, Op};
 use super::store::{Change, DispatchStore, StoreError};
 
 /// Why a commit failed. Every batch in the commit gets the same error, so
@@ -37,6 +31,8 @@ pub enum CommitError {
     Encode(#[source] postcard::Error),
     #[error(transparent)]
     Store(Arc<StoreError>),
+    #[error(transparent)]
+    Log(Arc<LogError>),
 }
 
 /// The outcome of a commit, shared by every batch in it.
@@ -93,81 +89,31 @@ impl Persister {
     }
 }
 
-/// Where each stored alert lives in the alert table.
-#[derive(Default)]
-struct AlertKeys {
-    by_fp: HashMap<u64, u64>,
-    next: u64,
-}
-
-fn seq_key(seq: u64) -> String {
-    format!("{seq:016x}")
-}
-
-impl AlertKeys {
-    /// Reads the alert table. Returns the keys and the rows to delete: an
-    /// older row of a fingerprint stored twice (left by a failed commit).
-    fn load(store: &DispatchStore) -> Result<(AlertKeys, Vec<Change>), StoreError> {
-        let table = Table::Alert.name();
-        let mut keys = AlertKeys::default();
-        let mut stale = Vec::new();
-        for (key, bytes) in store.load(table)? {
-            let Ok(seq) = u64::from_str_radix(&key, 16) else {
-                stale.push(Change::Delete { table, key });
-                continue;
-            };
-            keys.next = keys.next.max(seq + 1);
-            let Ok(Record::Alert(a)) = decode(&bytes) else {
-                continue;
-            };
-            // Rows come in key order: a later row of the same alert wins,
-            // as it does when the core restores them.
-            if let Some(old) = keys.by_fp.insert(a.fingerprint(), seq) {
-                stale.push(Change::Delete {
-                    table,
-                    key: seq_key(old),
-                });
-            }
-        }
-        Ok((keys, stale))
-    }
-
-    fn put(&mut self, fp: u64) -> String {
-        let next = &mut self.next;
-        let seq = *self.by_fp.entry(fp).or_insert_with(|| {
-            *next += 1;
-            *next - 1
-        });
-        seq_key(seq)
-    }
-
-    fn delete(&mut self, core_key: &str) -> Option<String> {
-        let fp = u64::from_str_radix(core_key, 16).ok()?;
-        self.by_fp.remove(&fp).map(seq_key)
-    }
-}
-
-fn to_changes(ch: Changes, keys: &mut AlertKeys, out: &mut Vec<Change>) -> Result<(), CommitError> {
+/// Splits a core change set: alert upserts and deletes become alert-log
+/// operations (in `ops`), everything else one row per key (in `out`).
+fn to_changes(ch: Changes, ops: &mut Vec<Op>, out: &mut Vec<Change>) -> Result<(), CommitError> {
     for r in ch.upserts {
+        if let Record::Alert(a) = r {
+            ops.push(Op::Put(a));
+            continue;
+        }
         let value = encode(&r).map_err(CommitError::Encode)?;
-        let key = match &r {
-            Record::Alert(a) => keys.put(a.fingerprint()),
-            _ => r.key(),
-        };
         out.push(Change::Put {
             table: r.table().name(),
-            key,
+            key: r.key(),
             value,
         });
     }
     for (t, key) in ch.deletes {
-        let key = match t {
-            Table::Alert => match keys.delete(&key) {
-                Some(k) => k,
-                None => continue,
-            },
-            _ => key,
-        };
+        if t == Table::Alert {
+            match u64::from_str_radix(&key, 16) {
+                Ok(fp) => ops.push(Op::Del(fp)),
+                Err(_) => {
+                    tracing::error!(key, "dispatch core deleted an alert with a malformed key")
+                }
+            }
+            continue;
+        }
         out.push(Change::Delete {
             table: t.name(),
             key,
@@ -177,7 +123,7 @@ fn to_changes(ch: Changes, keys: &mut AlertKeys, out: &mut Vec<Change>) -> Resul
 }
 
 fn commit_loop(store: DispatchStore, rx: mpsc::Receiver<Job>, observe: CommitObserver) {
-    let mut keys = reload_keys(&store);
+    let mut log = reload_log(&store);
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while let Ok(j) = rx.try_recv() {
@@ -185,13 +131,20 @@ fn commit_loop(store: DispatchStore, rx: mpsc::Receiver<Job>, observe: CommitObs
         }
         let start = Instant::now();
         let mut all = Vec::new();
+        let mut ops = Vec::new();
         let mut result: CommitResult = Ok(());
         for j in &mut jobs {
             let ch = std::mem::take(&mut j.changes);
-            if let Err(e) = to_changes(ch, &mut keys, &mut all) {
+            if let Err(e) = to_changes(ch, &mut ops, &mut all) {
                 result = Err(e);
             }
             all.append(&mut j.extra);
+        }
+        if result.is_ok() && !ops.is_empty() {
+            match log.append(ops, |seq| read_row(&store, seq)) {
+                Ok(w) => push_log(w, &mut all),
+                Err(e) => result = Err(CommitError::Log(Arc::new(e))),
+            }
         }
         if result.is_ok() {
             result = store
@@ -200,8 +153,9 @@ fn commit_loop(store: DispatchStore, rx: mpsc::Receiver<Job>, observe: CommitObs
         }
         if let Err(e) = &result {
             tracing::error!(error = %e, "writing dispatch state failed");
-            // The keys may now disagree with the table: read them again.
-            keys = reload_keys(&store);
+            // The log's index may now disagree with the table: read it
+            // again.
+            log = reload_log(&store);
         }
         observe(jobs.len(), start.elapsed().as_secs_f64());
         for j in jobs {
@@ -212,23 +166,80 @@ fn commit_loop(store: DispatchStore, rx: mpsc::Receiver<Job>, observe: CommitObs
     }
 }
 
-/// The alert keys from the table, after removing stale duplicate rows.
-fn reload_keys(store: &DispatchStore) -> AlertKeys {
-    let loaded = AlertKeys::load(store).and_then(|(keys, stale)| {
-        store.apply(&stale)?;
-        Ok(keys)
-    });
-    match loaded {
-        Ok(keys) => keys,
-        Err(e) => {
-            // Start numbering after any key a row could have; an alert
-            // stored before is then written twice, and the later row wins
-            // on restore.
-            tracing::error!(error = %e, "reading dispatch alert keys failed");
-            AlertKeys {
-                by_fp: HashMap::new(),
-                next: 1 << 62,
+fn read_row(store: &DispatchStore, seq: u64) -> Result<Option<Vec<u8>>, LogError> {
+    store.read_log(seq).map_err(|e| LogError::Read {
+        seq,
+        reason: e.to_string(),
+    })
+}
+
+fn push_log(w: super::alertlog::LogWrite, all: &mut Vec<Change>) {
+    all.extend(
+        w.puts
+            .into_iter()
+            .map(|(seq, value)| Change::PutLog { seq, value }),
+    );
+    all.extend(w.deletes.into_iter().map(|seq| Change::DeleteLog { seq }));
+}
+
+/// Alerts still in the one-row-per-alert table of earlier versions, in
+/// key (arrival) order, with their keys (`None`: unreadable).
+fn legacy_alerts(store: &DispatchStore) -> Result<Vec<(String, Option<Record>)>, StoreError> {
+    let mut out = Vec::new();
+    for (key, bytes) in store.load(Table::Alert.name())? {
+        let r = decode(&bytes)
+            .ok()
+            .filter(|r| matches!(r, Record::Alert(_)));
+        if r.is_none() {
+            tracing::error!(key, "skipping an unreadable stored alert");
+        }
+        out.push((key, r));
+    }
+    Ok(out)
+}
+
+/// The alert log's index, rebuilt from the table. Also moves alerts left
+/// in the old per-alert table into the log, and drops rows that replay
+/// shows are garbage.
+fn reload_log(store: &DispatchStore) -> AlertLog {
+    let rebuilt = (|| -> Result<AlertLog, CommitError> {
+        let store_err = |e| CommitError::Store(Arc::new(e));
+        let legacy = legacy_alerts(store).map_err(store_err)?;
+        let rows = store.load_log().map_err(store_err)?;
+        let (mut log, _, drop) = AlertLog::replay(rows, |e| {
+            tracing::error!(error = %e, "skipping an unreadable alert log row");
+        });
+        let mut changes: Vec<Change> = drop
+            .into_iter()
+            .map(|seq| Change::DeleteLog { seq })
+            .collect();
+        if !legacy.is_empty() {
+            let mut ops = Vec::new();
+            for (key, r) in legacy {
+                if let Some(Record::Alert(a)) = r {
+                    ops.push(Op::Put(a));
+                }
+                changes.push(Change::Delete {
+                    table: Table::Alert.name(),
+                    key,
+                });
             }
+            let w = log
+                .append(ops, |seq| read_row(store, seq))
+                .map_err(|e| CommitError::Log(Arc::new(e)))?;
+            push_log(w, &mut changes);
+        }
+        store.apply(&changes).map_err(store_err)?;
+        Ok(log)
+    })();
+    match rebuilt {
+        Ok(log) => log,
+        Err(e) => {
+            // Write after any row that could exist, and record every
+            // delete, since the index cannot tell which alerts are
+            // stored.
+            tracing::error!(error = %e, "reading the dispatch alert log failed");
+            AlertLog::blind(1 << 62)
         }
     }
 }
@@ -256,6 +267,12 @@ pub fn load_records(store: &DispatchStore) -> Result<Vec<Record>, StoreError> {
             }
         }
     }
+    // The alert log after any per-alert rows of earlier versions: newer
+    // versions of the same alert come later, and later ones win.
+    let (_, live, _) = AlertLog::replay(store.load_log()?, |e| {
+        tracing::error!(error = %e, "skipping an unreadable alert log row");
+    });
+    out.extend(live.into_iter().map(Record::Alert));
     Ok(out)
 }
 
@@ -322,89 +339,90 @@ escalation_policies:
         }
     }
 
-    fn alert_record(name: &str) -> Record {
+    fn alert_record(name: &str, updated_at: i64) -> Record {
         let a = watchfire_alertmodel::Alert {
             labels: [("alertname".to_string(), name.to_string())].into(),
             annotations: Default::default(),
             starts_at: 1,
             ends_at: 2,
             generator_url: String::new(),
-            updated_at: 1,
+            updated_at,
             timeout: false,
         };
         Record::Alert(std::sync::Arc::new(a))
     }
 
-    fn keys_of(ch: Changes, keys: &mut AlertKeys) -> Vec<String> {
-        let mut out = Vec::new();
-        to_changes(ch, keys, &mut out).unwrap();
-        out.iter()
-            .map(|c| match c {
-                Change::Put { key, .. } => format!("put {key}"),
-                Change::Delete { key, .. } => format!("del {key}"),
-            })
-            .collect()
-    }
-
     #[test]
-    fn alerts_are_keyed_by_arrival() {
-        let (a, b) = (alert_record("A"), alert_record("B"));
+    fn alert_changes_go_to_the_log_and_the_rest_to_rows() {
+        let a = alert_record("A", 1);
         let fp_a = a.key();
-        let mut keys = AlertKeys::default();
-        let upserts = |rs: &[&Record]| Changes {
-            upserts: rs.iter().map(|r| (*r).clone()).collect(),
-            deletes: Vec::new(),
+        let meta = Record::Meta(watchfire_dispatch::Meta { next_id: 7 });
+        let ch = Changes {
+            upserts: vec![a.clone(), meta.clone()],
+            deletes: vec![
+                (Table::Alert, fp_a.clone()),
+                (Table::Alert, "not hex".into()),
+                (Table::Silence, "s1".into()),
+            ],
         };
-        let deletes = |ks: &[&str]| Changes {
-            upserts: Vec::new(),
-            deletes: ks.iter().map(|k| (Table::Alert, k.to_string())).collect(),
-        };
-        let z = |n: u64| seq_key(n);
-        // New alerts append; an update stays in place.
+        let (mut ops, mut out) = (Vec::new(), Vec::new());
+        to_changes(ch, &mut ops, &mut out).unwrap();
+        let Record::Alert(arc) = a else { panic!() };
+        let fp = u64::from_str_radix(&fp_a, 16).unwrap();
+        assert_eq!(ops, [Op::Put(arc), Op::Del(fp)]);
         assert_eq!(
-            keys_of(upserts(&[&a, &b, &a]), &mut keys),
+            out,
             [
-                format!("put {}", z(0)),
-                format!("put {}", z(1)),
-                format!("put {}", z(0))
+                Change::Put {
+                    table: Table::Meta.name(),
+                    key: "meta".into(),
+                    value: encode(&meta).unwrap(),
+                },
+                Change::Delete {
+                    table: Table::Silence.name(),
+                    key: "s1".into(),
+                },
             ]
         );
-        // Deletes name the row; unknown alerts write nothing.
-        assert_eq!(
-            keys_of(deletes(&[&fp_a, "00000000000000ff", "bad"]), &mut keys),
-            [format!("del {}", z(0))]
-        );
-        // Back again: a new row.
-        assert_eq!(
-            keys_of(upserts(&[&a]), &mut keys),
-            [format!("put {}", z(2))]
-        );
     }
 
     #[test]
-    fn duplicate_alert_rows_are_cleaned_at_load() {
+    fn per_alert_rows_of_earlier_versions_move_into_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let table = Table::Alert.name();
-        let store = DispatchStore::open(&dir.path().join("d.redb"), &[table]).unwrap();
+        let names: Vec<&'static str> = Table::ALL.iter().map(|t| t.name()).collect();
+        let store = DispatchStore::open(&dir.path().join("d.redb"), &names).unwrap();
         let put = |seq: u64, r: &Record| Change::Put {
             table,
-            key: seq_key(seq),
+            key: format!("{seq:016x}"),
             value: encode(r).unwrap(),
         };
-        let (a, b) = (alert_record("A"), alert_record("B"));
-        store.apply(&[put(3, &a), put(5, &b), put(7, &a)]).unwrap();
-        let keys = reload_keys(&store);
-        assert_eq!(keys.next, 8);
-        let fp = |r: &Record| u64::from_str_radix(&r.key(), 16).unwrap();
-        assert_eq!(keys.by_fp.get(&fp(&a)), Some(&7));
-        assert_eq!(keys.by_fp.get(&fp(&b)), Some(&5));
-        let rows: Vec<String> = store
-            .load(table)
-            .unwrap()
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        assert_eq!(rows, [seq_key(5), seq_key(7)]);
+        // `A` stored twice (a later row wins), plus an unreadable row.
+        let (a1, b, a2) = (
+            alert_record("A", 1),
+            alert_record("B", 1),
+            alert_record("A", 2),
+        );
+        store
+            .apply(&[
+                put(3, &a1),
+                put(5, &b),
+                put(7, &a2),
+                Change::Put {
+                    table,
+                    key: "0000000000000009".into(),
+                    value: b"\xff".to_vec(),
+                },
+            ])
+            .unwrap();
+        let log = reload_log(&store);
+        assert_eq!(log.live(), 2);
+        assert!(store.load(table).unwrap().is_empty(), "old rows left");
+        let mut got = load_records(&store).unwrap();
+        got.sort_by_key(|r| r.key());
+        let mut want = vec![a2, b];
+        want.sort_by_key(|r| r.key());
+        assert_eq!(got, want);
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Durable dispatch state in redb: one table per record kind, string keys,
-//! serialized values.
+//! serialized values; and the alert log (`u64` keys, rows of alert
+//! operations, see [`super::alertlog`]).
 //!
 //! The dispatch core reports what changed (upserts and deletes per table);
 //! [`DispatchStore::apply`] writes one batch in one fsync'd write
@@ -51,7 +52,15 @@ pub enum Change {
     },
     /// Remove `key` from `table` (absent keys are fine).
     Delete { table: &'static str, key: String },
+    /// Insert row `seq` of the alert log.
+    PutLog { seq: u64, value: Vec<u8> },
+    /// Remove row `seq` of the alert log.
+    DeleteLog { seq: u64 },
 }
+
+/// The alert log's table.
+const ALERT_LOG: TableDefinition<'static, u64, &'static [u8]> =
+    TableDefinition::new("dispatch_alert_log");
 
 /// The redb file holding dispatch state.
 pub struct DispatchStore {
@@ -83,6 +92,7 @@ impl DispatchStore {
         for t in tables {
             tx.open_table(def(t)).map_err(dbe)?;
         }
+        tx.open_table(ALERT_LOG).map_err(dbe)?;
         tx.commit().map_err(dbe)?;
         Ok(store)
     }
@@ -96,25 +106,27 @@ impl DispatchStore {
         let tx = self.db.begin_write().map_err(dbe)?;
         {
             // Open each table once per transaction, not once per row.
-            let mut open: Vec<(&str, redb::Table<'_, &'static str, &'static [u8]>)> = Vec::new();
+            let mut open: Vec<(&str, StrTable<'_>)> = Vec::new();
+            let mut log: Option<LogTable<'_>> = None;
             for c in changes {
-                let name = match c {
-                    Change::Put { table, .. } | Change::Delete { table, .. } => *table,
-                };
-                let i = match open.iter().position(|(n, _)| *n == name) {
-                    Some(i) => i,
-                    None => {
-                        open.push((name, tx.open_table(def(name)).map_err(dbe)?));
-                        open.len() - 1
-                    }
-                };
-                let t = &mut open[i].1;
                 match c {
-                    Change::Put { key, value, .. } => {
-                        t.insert(key.as_str(), value.as_slice()).map_err(dbe)?;
+                    Change::Put { table, key, value } => {
+                        table_in(&tx, &mut open, table)?
+                            .insert(key.as_str(), value.as_slice())
+                            .map_err(dbe)?;
                     }
-                    Change::Delete { key, .. } => {
-                        t.remove(key.as_str()).map_err(dbe)?;
+                    Change::Delete { table, key } => {
+                        table_in(&tx, &mut open, table)?
+                            .remove(key.as_str())
+                            .map_err(dbe)?;
+                    }
+                    Change::PutLog { seq, value } => {
+                        log_in(&tx, &mut log)?
+                            .insert(seq, value.as_slice())
+                            .map_err(dbe)?;
+                    }
+                    Change::DeleteLog { seq } => {
+                        log_in(&tx, &mut log)?.remove(seq).map_err(dbe)?;
                     }
                 }
             }
@@ -134,6 +146,26 @@ impl DispatchStore {
         Ok(out)
     }
 
+    /// Every row of the alert log, in sequence order.
+    pub fn load_log(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let tx = self.db.begin_read().map_err(dbe)?;
+        let t = tx.open_table(ALERT_LOG).map_err(dbe)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(dbe)? {
+            let (k, v) = row.map_err(dbe)?;
+            out.push((k.value(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// One row of the alert log.
+    pub fn read_log(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(dbe)?;
+        let t = tx.open_table(ALERT_LOG).map_err(dbe)?;
+        let v = t.get(seq).map_err(dbe)?;
+        Ok(v.map(|v| v.value().to_vec()))
+    }
+
     /// The tables this store was opened with.
     pub fn tables(&self) -> &[&'static str] {
         &self.tables
@@ -142,6 +174,36 @@ impl DispatchStore {
 
 fn def(name: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
     TableDefinition::new(name)
+}
+
+type StrTable<'tx> = redb::Table<'tx, &'static str, &'static [u8]>;
+type LogTable<'tx> = redb::Table<'tx, u64, &'static [u8]>;
+
+/// `name` opened in `tx`, once per transaction.
+fn table_in<'a, 'tx>(
+    tx: &'tx redb::WriteTransaction,
+    open: &'a mut Vec<(&'static str, StrTable<'tx>)>,
+    name: &'static str,
+) -> Result<&'a mut StrTable<'tx>, StoreError> {
+    let i = match open.iter().position(|(n, _)| *n == name) {
+        Some(i) => i,
+        None => {
+            open.push((name, tx.open_table(def(name)).map_err(dbe)?));
+            open.len() - 1
+        }
+    };
+    Ok(&mut open[i].1)
+}
+
+/// The alert log opened in `tx`, once per transaction.
+fn log_in<'a, 'tx>(
+    tx: &'tx redb::WriteTransaction,
+    log: &'a mut Option<LogTable<'tx>>,
+) -> Result<&'a mut LogTable<'tx>, StoreError> {
+    match log {
+        Some(t) => Ok(t),
+        None => Ok(log.insert(tx.open_table(ALERT_LOG).map_err(dbe)?)),
+    }
 }
 
 #[cfg(test)]

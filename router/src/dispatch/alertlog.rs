@@ -1,0 +1,394 @@
+//! The alert log: how alerts are laid out in the dispatch store.
+//!
+//! Alerts are most of what `POST /api/v2/alerts` writes, so their layout
+//! decides the ingest cost. One redb row per alert cost a B-tree insert,
+//! a key and an encoding call per alert, in the single commit thread.
+//! Instead, every commit appends **rows of operations** (`Put` an alert's
+//! new version, `Del` a fingerprint) to one table keyed by a `u64`
+//! sequence number. A commit of 4,096 alerts is four inserts, not 4,096.
+//!
+//! Loading replays the rows in order: a later `Put` of a fingerprint
+//! replaces an earlier one, a `Del` removes it. So the log stays correct
+//! only if garbage collection never changes what a replay yields. This
+//! module keeps, in memory, where each live alert's current version is
+//! and how many live versions each row holds, and drops rows by these
+//! rules:
+//!
+//! - a row with no live version and no `Del` can go at once: every `Put`
+//!   in it is superseded by a later row, which a replay reaches anyway;
+//! - a row with no live version but with a `Del` can go only once it is
+//!   the oldest row: an older row might hold a stale `Put` that its `Del`
+//!   cancels, and with no older row there is none;
+//! - **compaction** bounds the garbage. When stored versions exceed
+//!   `2 × live + SLACK`, the oldest row's live versions are copied into
+//!   the commit being written and the row is dropped (safe: nothing is
+//!   older than it). Each copy is paid for by superseded versions that
+//!   the same sweep frees, so the write cost stays amortised O(1) per
+//!   alert written.
+//!
+//! Pure: rows come in and go out as bytes; reading an old row during
+//! compaction goes through a closure the caller supplies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Serialize};
+use watchfire_alertmodel::Alert;
+
+/// Most operations in one row: keeps rows (and a compaction step) small.
+pub const ROW_OPS: usize = 1024;
+
+/// Garbage allowed on top of `live` before compaction starts.
+pub const SLACK: u64 = 65_536;
+
+/// One operation in a row, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// The alert's current version.
+    Put(Arc<Alert>),
+    /// The alert with this fingerprint is gone.
+    Del(u64),
+}
+
+/// Why a log row could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("encoding an alert log row: {0}")]
+    Encode(#[source] postcard::Error),
+    #[error("alert log row {seq} is unreadable: {source}")]
+    Decode {
+        seq: u64,
+        #[source]
+        source: postcard::Error,
+    },
+    #[error("alert log row {seq} is missing")]
+    Missing { seq: u64 },
+    #[error("reading alert log row {seq}: {reason}")]
+    Read { seq: u64, reason: String },
+}
+
+/// What one commit writes to the log table, in this order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LogWrite {
+    /// New rows.
+    pub puts: Vec<(u64, Vec<u8>)>,
+    /// Rows to remove (after the puts).
+    pub deletes: Vec<u64>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct RowInfo {
+    /// Versions in this row that are their alert's current one.
+    live: u32,
+    /// `Put`s in this row (current or not).
+    puts: u32,
+    has_dels: bool,
+}
+
+/// The in-memory index of the alert log.
+#[derive(Debug)]
+pub struct AlertLog {
+    /// Fingerprint → (row, position) of its current version.
+    latest: HashMap<u64, (u64, u32), FxBuildHasher>,
+    rows: BTreeMap<u64, RowInfo>,
+    next_seq: u64,
+    /// Sum of `puts` over `rows`.
+    stored: u64,
+    /// The table could not be read: rows not in `rows` may exist, so
+    /// every `Del` is written and no unknown row is ever dropped.
+    blind: bool,
+    /// Rows whose last live version went since the last collection.
+    candidates: Vec<u64>,
+    /// [`ROW_OPS`] and [`SLACK`] (smaller in tests).
+    row_ops: usize,
+    slack: u64,
+}
+
+impl Default for AlertLog {
+    fn default() -> AlertLog {
+        AlertLog {
+            latest: HashMap::default(),
+            rows: BTreeMap::new(),
+            next_seq: 0,
+            stored: 0,
+            blind: false,
+            candidates: Vec::new(),
+            row_ops: ROW_OPS,
+            slack: SLACK,
+        }
+    }
+}
+
+/// A row being built in a commit.
+struct Open {
+    seq: u64,
+    ops: Vec<Op>,
+}
+
+/// Decodes one stored row.
+pub fn decode_row(seq: u64, bytes: &[u8]) -> Result<Vec<Op>, LogError> {
+    postcard::from_bytes(bytes).map_err(|source| LogError::Decode { seq, source })
+}
+
+impl AlertLog {
+    /// Rebuilds the index from every stored row (any order). Returns it,
+    /// the live alerts (what a replay yields), and rows that can be
+    /// dropped at once. An unreadable row is reported and kept out of the
+    /// replay; it is treated as holding a `Del`, so it is dropped only
+    /// once it is the oldest.
+    pub fn replay(
+        mut stored: Vec<(u64, Vec<u8>)>,
+        mut unreadable: impl FnMut(LogError),
+    ) -> (AlertLog, Vec<Arc<Alert>>, Vec<u64>) {
+        stored.sort_unstable_by_key(|(seq, _)| *seq);
+        let mut log = AlertLog::default();
+        let mut alerts: HashMap<u64, Arc<Alert>, FxBuildHasher> = HashMap::default();
+        for (seq, bytes) in stored {
+            log.next_seq = log.next_seq.max(seq + 1);
+            log.rows.insert(seq, RowInfo::default());
+            let ops = match decode_row(seq, &bytes) {
+                Ok(ops) => ops,
+                Err(e) => {
+                    unreadable(e);
+                    log.info(seq).has_dels = true;
+                    continue;
+                }
+            };
+            for (i, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Put(a) => {
+                        let fp = a.fingerprint();
+                        log.index_put(fp, seq, i as u32);
+                        alerts.insert(fp, a);
+                    }
+                    Op::Del(fp) => {
+                        log.index_del(fp, seq);
+                        alerts.remove(&fp);
+                    }
+                }
+            }
+        }
+        log.candidates = log.rows.keys().copied().collect();
+        let drop = log.collect(None);
+        let mut live: Vec<Arc<Alert>> = alerts.into_values().collect();
+        live.sort_unstable_by_key(|a| a.fingerprint());
+        (log, live, drop)
+    }
+
+    /// An index for a table that could not be read: new rows start at
+    /// `next_seq`, and every `Del` is written (an unknown older row may
+    /// hold the alert).
+    pub fn blind(next_seq: u64) -> AlertLog {
+        AlertLog {
+            next_seq,
+            blind: true,
+            ..AlertLog::default()
+        }
+    }
+
+    /// Alerts currently stored.
+    pub fn live(&self) -> usize {
+        self.latest.len()
+    }
+
+    /// Rows currently stored.
+    pub fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Versions currently stored (live or superseded).
+    pub fn stored(&self) -> u64 {
+        self.stored
+    }
+
+    fn info(&mut self, seq: u64) -> &mut RowInfo {
+        self.rows.entry(seq).or_default()
+    }
+
+    fn index_put(&mut self, fp: u64, seq: u64, at: u32) {
+        if let Some((old, _)) = self.latest.insert(fp, (seq, at)) {
+            self.unlive(old);
+        }
+        let r = self.info(seq);
+        r.live += 1;
+        r.puts += 1;
+        self.stored += 1;
+    }
+
+    /// Records a `Del`; false when the fingerprint was not live (nothing
+    /// to write).
+    fn index_del(&mut self, fp: u64, seq: u64) -> bool {
+        match self.latest.remove(&fp) {
+            Some((old, _)) => self.unlive(old),
+            None if !self.blind => return false,
+            None => {}
+        }
+        self.info(seq).has_dels = true;
+        true
+    }
+
+    /// One version in row `seq` is no longer current.
+    fn unlive(&mut self, seq: u64) {
+        if let Some(r) = self.rows.get_mut(&seq) {
+            r.live = r.live.saturating_sub(1);
+            if r.live == 0 {
+                self.candidates.push(seq);
+            }
+        }
+    }
+
+    /// Removes every row the rules allow, except `keep_from` and later
+    /// (rows of the commit being written). Returns the removed rows.
+    fn collect(&mut self, keep_from: Option<u64>) -> Vec<u64> {
+        let kept = |seq: u64| keep_from.is_some_and(|k| seq >= k);
+        let mut drop = Vec::new();
+        let mut later = Vec::new();
+        for seq in std::mem::take(&mut self.candidates) {
+            let Some(r) = self.rows.get(&seq) else {
+                continue;
+            };
+            if r.live != 0 || r.has_dels {
+                // Still used, or waits until it is the oldest.
+                continue;
+            }
+            if kept(seq) {
+                later.push(seq);
+                continue;
+            }
+            self.remove(seq);
+            drop.push(seq);
+        }
+        self.candidates = later;
+        // Rows with a `Del` go once they are the oldest, which dropping
+        // the oldest can make the next one.
+        while !self.blind {
+            let Some((&seq, r)) = self.rows.iter().next() else {
+                break;
+            };
+            if r.live != 0 || kept(seq) {
+                break;
+            }
+            self.remove(seq);
+            drop.push(seq);
+        }
+        drop
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if let Some(r) = self.rows.remove(&seq) {
+            self.stored -= u64::from(r.puts);
+        }
+    }
+
+    /// Appends `ops` (in order) as new rows, compacts if garbage is over
+    /// budget, and says what to write. `read` returns a stored row's
+    /// bytes (compaction copies live versions out of the oldest row).
+    /// On error nothing must be written, and the index must be rebuilt
+    /// with [`AlertLog::replay`].
+    pub fn append(
+        &mut self,
+        ops: impl IntoIterator<Item = Op>,
+        mut read: impl FnMut(u64) -> Result<Option<Vec<u8>>, LogError>,
+    ) -> Result<LogWrite, LogError> {
+        let first = self.next_seq;
+        let mut out = LogWrite::default();
+        let mut open: Option<Open> = None;
+        for op in ops {
+            self.push(op, &mut open, &mut out)?;
+        }
+        // Compaction: move the oldest rows forward while over budget, but
+        // copy at most twice what this commit wrote (plus a few rows), so
+        // no single commit pays for a whole sweep; garbage still shrinks
+        // faster than it grows.
+        let written = out.puts.len() * self.row_ops + open.as_ref().map_or(0, |o| o.ops.len());
+        let mut copy_budget = 2 * written + 4 * self.row_ops;
+        while self.stored > 2 * self.latest.len() as u64 + self.slack {
+            let Some(&oldest) = self.rows.keys().next() else {
+                break;
+            };
+            if oldest >= first {
+                break;
+            }
+            let live = self.rows.get(&oldest).map_or(0, |r| r.live as usize);
+            if live > copy_budget {
+                break;
+            }
+            copy_budget -= live;
+            let bytes = read(oldest)?.ok_or(LogError::Missing { seq: oldest })?;
+            for (i, op) in decode_row(oldest, &bytes)?.into_iter().enumerate() {
+                if let Op::Put(a) = op {
+                    if self.latest.get(&a.fingerprint()) == Some(&(oldest, i as u32)) {
+                        self.push(Op::Put(a), &mut open, &mut out)?;
+                    }
+                }
+            }
+            // Now without live versions, and the oldest: it goes.
+            let gone = self.collect(Some(first));
+            let moved = gone.contains(&oldest);
+            out.deletes.extend(gone);
+            if !moved {
+                break;
+            }
+        }
+        if let Some(o) = open.take() {
+            self.close(o, &mut out)?;
+        }
+        out.deletes
+            .extend(self.collect(None).into_iter().filter(|s| {
+                // A row written and superseded in this same commit is simply
+                // not written.
+                if let Some(i) = out.puts.iter().position(|(p, _)| p == s) {
+                    out.puts.remove(i);
+                    false
+                } else {
+                    true
+                }
+            }));
+        Ok(out)
+    }
+
+    fn push(
+        &mut self,
+        op: Op,
+        open: &mut Option<Open>,
+        out: &mut LogWrite,
+    ) -> Result<(), LogError> {
+        if open.as_ref().is_some_and(|o| o.ops.len() >= self.row_ops) {
+            if let Some(o) = open.take() {
+                self.close(o, out)?;
+            }
+        }
+        let o = open.get_or_insert_with(|| {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            Open {
+                seq,
+                ops: Vec::new(),
+            }
+        });
+        let at = o.ops.len() as u32;
+        match &op {
+            Op::Put(a) => self.index_put(a.fingerprint(), o.seq, at),
+            Op::Del(fp) => {
+                if !self.index_del(*fp, o.seq) {
+                    return Ok(());
+                }
+            }
+        }
+        o.ops.push(op);
+        Ok(())
+    }
+
+    fn close(&mut self, o: Open, out: &mut LogWrite) -> Result<(), LogError> {
+        if self.info(o.seq).live == 0 {
+            self.candidates.push(o.seq);
+        }
+        let bytes = postcard::to_stdvec(&o.ops).map_err(LogError::Encode)?;
+        out.puts.push((o.seq, bytes));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
