@@ -92,7 +92,7 @@ fn main() {
         let am = watchfire_amconfig::load_str(AM_YML, "<bench>").expect("bench config");
         let tables: Vec<&'static str> = Table::ALL.iter().map(|t| t.name()).collect();
         let store = DispatchStore::open(&dir.path().join("dispatch.redb"), &tables).expect("store");
-        let persister = Persister::start(store, Box::new(|_, _| {}));
+        let persister = Persister::start(store, Box::new(|_| {}));
         let rec = Arc::new(Recorder::default());
         let svc = DispatchService::new(
             Dispatcher::new(dispatch_config(&am, "http://bench")),

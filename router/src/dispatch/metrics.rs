@@ -12,7 +12,7 @@ use prometheus::{
 };
 use watchfire_dispatch::{Origin, Outgoing};
 
-use super::persister::CommitObserver;
+use super::persister::{CommitObserver, CommitStats};
 use super::service::{DispatchService, ServiceObserver};
 
 /// How often the state gauges are refreshed.
@@ -32,6 +32,8 @@ pub struct DispatchMetrics {
     failed: IntCounterVec,
     commits: IntCounter,
     commit_seconds: Histogram,
+    log_rows: IntGauge,
+    log_versions: IntGauge,
     reloads: IntCounterVec,
     reload_ok: IntGauge,
 }
@@ -109,6 +111,14 @@ impl DispatchMetrics {
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
                 ]),
             )?,
+            log_rows: IntGauge::new(
+                "watchfire_dispatch_alert_log_rows",
+                "Rows in the alert log (alerts are stored as rows of operations).",
+            )?,
+            log_versions: IntGauge::new(
+                "watchfire_dispatch_alert_log_versions",
+                "Alert versions stored in the alert log, current or superseded (garbage is compacted above 2 x live + 65536).",
+            )?,
             reloads: IntCounterVec::new(
                 Opts::new(
                     "watchfire_dispatch_config_reloads_total",
@@ -132,6 +142,8 @@ impl DispatchMetrics {
         r.register(Box::new(m.failed.clone()))?;
         r.register(Box::new(m.commits.clone()))?;
         r.register(Box::new(m.commit_seconds.clone()))?;
+        r.register(Box::new(m.log_rows.clone()))?;
+        r.register(Box::new(m.log_versions.clone()))?;
         r.register(Box::new(m.reloads.clone()))?;
         r.register(Box::new(m.reload_ok.clone()))?;
         m.reload_ok.set(1);
@@ -151,9 +163,12 @@ impl DispatchMetrics {
     /// For the persister.
     pub fn commit_observer(&self) -> CommitObserver {
         let (c, h) = (self.commits.clone(), self.commit_seconds.clone());
-        Box::new(move |_batches, secs| {
+        let (rows, versions) = (self.log_rows.clone(), self.log_versions.clone());
+        Box::new(move |s: CommitStats| {
             c.inc();
-            h.observe(secs);
+            h.observe(s.seconds);
+            rows.set(i64::try_from(s.log_rows).unwrap_or(i64::MAX));
+            versions.set(i64::try_from(s.log_versions).unwrap_or(i64::MAX));
         })
     }
 

@@ -50,8 +50,21 @@ pub struct Persister {
     tx: mpsc::Sender<Job>,
 }
 
-/// Observes commits (batch size, duration) for metrics.
-pub type CommitObserver = Box<dyn Fn(usize, f64) + Send>;
+/// What one commit did, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommitStats {
+    /// Requests whose changes went into the commit.
+    pub batches: usize,
+    /// Wall time of the commit, fsync included.
+    pub seconds: f64,
+    /// Rows in the alert log after it.
+    pub log_rows: usize,
+    /// Alert versions stored in the log (live or superseded) after it.
+    pub log_versions: u64,
+}
+
+/// Observes commits for metrics.
+pub type CommitObserver = Box<dyn Fn(CommitStats) + Send>;
 
 impl Persister {
     /// Starts the commit thread.
@@ -157,7 +170,12 @@ fn commit_loop(store: DispatchStore, rx: mpsc::Receiver<Job>, observe: CommitObs
             // again.
             log = reload_log(&store);
         }
-        observe(jobs.len(), start.elapsed().as_secs_f64());
+        observe(CommitStats {
+            batches: jobs.len(),
+            seconds: start.elapsed().as_secs_f64(),
+            log_rows: log.rows(),
+            log_versions: log.stored(),
+        });
         for j in jobs {
             if let Some(d) = j.done {
                 let _ = d.send(result.clone());
@@ -436,7 +454,7 @@ escalation_policies:
         let mut core = busy_core();
         let p = Persister::start(
             DispatchStore::open(&path, &names).unwrap(),
-            Box::new(|_, _| {}),
+            Box::new(|_| {}),
         );
         p.queue(core.take_changes(), Vec::new())
             .await
