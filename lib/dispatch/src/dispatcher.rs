@@ -5,12 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use watchfire_alertmodel::{Alert, LabelSet};
+use watchfire_alertmodel::{Alert, GroupBy, LabelSet};
 
 use crate::escalation::{Escalation, EscalationPolicy};
 use crate::group::{DispatchConfig, Group};
 use crate::inhibit::Inhibitor;
-use crate::labels::group_key;
+use crate::labels::group_key_into;
 use crate::nflog::NflogEntry;
 use crate::records::{id_key, DeadLetter, Outgoing, Table};
 use crate::silence::{SilenceError, SilenceSpec, Silences};
@@ -109,20 +109,40 @@ impl Dispatcher {
     }
 
     /// Places a stored alert in the groups of every route it matches.
+    ///
+    /// The hot path of `POST /api/v2/alerts`: the group key is written
+    /// into one buffer and looked up borrowed; the group's label set and
+    /// owned key are made only when the group is new.
     pub(crate) fn route_alert(&mut self, fp: u64, alert: &Alert, now: i64) {
-        for route in self.cfg.routing.route(&alert.labels) {
-            let labels = route.group_labels(&alert.labels);
-            let key = group_key(&route.route_key, &labels);
+        let routes = self.cfg.routing.route(&alert.labels);
+        let mut key = String::new();
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for route in &routes {
+            pairs.clear();
+            match &route.group_by {
+                GroupBy::All => pairs.extend(alert.labels.iter()),
+                GroupBy::Labels(names) => {
+                    pairs.extend(
+                        names
+                            .iter()
+                            .filter_map(|n| alert.labels.get(n).map(|v| (n.as_str(), v))),
+                    );
+                    pairs.sort_unstable();
+                    pairs.dedup_by(|a, b| a.0 == b.0);
+                }
+            }
+            group_key_into(&mut key, &route.route_key, pairs.iter().copied());
             // A group's record holds its timers, not its alerts: it is
             // written when the group is made or its next flush moves.
             let mut changed = false;
-            if !self.groups.contains_key(&key) {
+            if !self.groups.contains_key(key.as_str()) {
                 changed = true;
+                let labels: LabelSet = pairs.iter().copied().collect();
                 let g = Group::new(Arc::from(key.as_str()), route.clone(), labels, now);
                 self.flush_timers.insert((g.next_flush, key.clone()));
                 self.groups.insert(key.clone(), g);
             }
-            let Some(g) = self.groups.get_mut(&key) else {
+            let Some(g) = self.groups.get_mut(key.as_str()) else {
                 continue;
             };
             let before = g.next_flush;
@@ -139,7 +159,7 @@ impl Dispatcher {
                 keys.push(shared);
             }
             if changed {
-                self.dirty.insert((Table::Group, key));
+                self.dirty.insert((Table::Group, key.clone()));
             }
         }
     }

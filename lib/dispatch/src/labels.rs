@@ -12,6 +12,12 @@ use watchfire_alertmodel::{Alert, LabelSet};
 /// `\xNN` for other control bytes, `\uNNNN` for other non-printables.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    go_quote_into(&mut out, s);
+    out
+}
+
+/// [`go_quote`], appended to `out`.
+pub fn go_quote_into(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -34,27 +40,48 @@ pub fn go_quote(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 /// `model.LabelSet.String()`: `{a="1", b="2"}` in name order.
 pub fn labelset_string(ls: &LabelSet) -> String {
-    let mut out = String::from("{");
-    for (i, (k, v)) in ls.iter().enumerate() {
+    let mut out = String::new();
+    pairs_string_into(&mut out, ls.iter());
+    out
+}
+
+/// `model.LabelSet.String()` of pairs already in name order, appended to
+/// `out`.
+pub fn pairs_string_into<'a>(out: &mut String, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
+    out.push('{');
+    for (i, (k, v)) in pairs.enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
         out.push_str(k);
         out.push('=');
-        out.push_str(&go_quote(v));
+        go_quote_into(out, v);
     }
     out.push('}');
-    out
 }
 
 /// Alertmanager's group key: `route_key:group_labels`.
 pub fn group_key(route_key: &str, labels: &LabelSet) -> String {
-    format!("{route_key}:{}", labelset_string(labels))
+    let mut out = String::new();
+    group_key_into(&mut out, route_key, labels.iter());
+    out
+}
+
+/// [`group_key`] of pairs already in name order, written into `out`
+/// (cleared first): the ingest path reuses one buffer.
+pub fn group_key_into<'a>(
+    out: &mut String,
+    route_key: &str,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) {
+    out.clear();
+    out.push_str(route_key);
+    out.push(':');
+    pairs_string_into(out, pairs);
 }
 
 /// `model.LabelSet.Before`: shorter sets first, then by the merged,

@@ -499,24 +499,23 @@ fn lock(g: &Mutex<Group>) -> std::sync::MutexGuard<'_, Group> {
     g.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One evaluation of a group at `ts`. The PromQL work (under the group's
-/// lock) and the redb commit (an fsync) are blocking: they run through
+/// One evaluation of a group at `ts`. The PromQL work and the redb commit
+/// (an fsync), both under the group's lock, are blocking: they run through
 /// [`off_workers`]; metrics and the alert send stay async.
 async fn eval_once(inner: &Inner, group: &Mutex<Group>, key: &str, ts: i64) {
     let started = std::time::Instant::now();
     let out = off_workers(|| {
-        let (out, state) = {
-            let mut g = lock(group);
-            let mut shared = Shared {
-                store: &*inner.store,
-                metrics: &inner.metrics,
-            };
-            let out = g.eval(&mut shared, ts);
-            let state = inner.state.as_ref().map(|_| g.state());
-            (out, state)
+        let mut g = lock(group);
+        let mut shared = Shared {
+            store: &*inner.store,
+            metrics: &inner.metrics,
         };
-        if let (Some(store), Some(state)) = (&inner.state, state) {
-            if let Err(e) = store.save_group(key, &state) {
+        let out = g.eval(&mut shared, ts);
+        // Saved before the group's lock is released, so the API (which
+        // reads alerts under that lock) never shows a state that a
+        // `kill -9` could still lose.
+        if let Some(store) = &inner.state {
+            if let Err(e) = store.save_group(key, &g.state()) {
                 tracing::error!(group = key, error = %e, "persisting alert state failed");
             }
         }
