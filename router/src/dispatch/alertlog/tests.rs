@@ -147,36 +147,19 @@ fn table() {
     check(&["+a", "-a +a"], &[("a", 1003)], 1);
 }
 
-/// A small deterministic PRNG (xorshift64*).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[test]
 fn random_histories_replay_to_the_model_and_stay_bounded() {
     for seed in 1..=12u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let (mut log, mut t) = (
-            small(1 + rng.below(6) as usize, rng.below(20)),
-            Table::new(),
-        );
-        let names = 4 + rng.below(60);
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let (mut log, mut t) = (small(rng.usize(1..=6), rng.u64(0..20)), Table::new());
+        let names = rng.u64(4..64);
         let mut commits: Vec<String> = Vec::new();
         for _ in 0..300 {
-            let n = 1 + rng.below(12);
+            let n = rng.u64(1..=12);
             let ops: Vec<String> = (0..n)
                 .map(|_| {
-                    let kind = if rng.below(4) == 0 { '-' } else { '+' };
-                    format!("{kind}n{}", rng.below(names))
+                    let kind = if rng.u8(0..4) == 0 { '-' } else { '+' };
+                    format!("{kind}n{}", rng.u64(0..names))
                 })
                 .collect();
             commits.push(ops.join(" "));
