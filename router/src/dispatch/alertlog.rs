@@ -64,8 +64,12 @@ pub enum LogError {
     },
     #[error("alert log row {seq} is missing")]
     Missing { seq: u64 },
-    #[error("reading alert log row {seq}: {reason}")]
-    Read { seq: u64, reason: String },
+    #[error("reading alert log row {seq}: {source}")]
+    Read {
+        seq: u64,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// What one commit writes to the log table, in this order.

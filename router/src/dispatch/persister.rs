@@ -187,7 +187,7 @@ fn commit_loop(store: DispatchStore, rx: mpsc::Receiver<Job>, observe: CommitObs
 fn read_row(store: &DispatchStore, seq: u64) -> Result<Option<Vec<u8>>, LogError> {
     store.read_log(seq).map_err(|e| LogError::Read {
         seq,
-        reason: e.to_string(),
+        source: Box::new(e),
     })
 }
 
