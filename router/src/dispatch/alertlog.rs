@@ -191,6 +191,17 @@ impl AlertLog {
         }
     }
 
+    /// An empty index with small rows and budget, so tests reach
+    /// compaction quickly.
+    #[cfg(test)]
+    pub(crate) fn with_limits(row_ops: usize, slack: u64) -> AlertLog {
+        AlertLog {
+            row_ops,
+            slack,
+            ..AlertLog::default()
+        }
+    }
+
     /// Alerts currently stored.
     pub fn live(&self) -> usize {
         self.latest.len()
