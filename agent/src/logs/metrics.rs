@@ -45,7 +45,7 @@ impl MessageTally {
             .rows
             .iter_mut()
             .rev()
-            .find(|(l, s, _)| *l == level && s == service)
+            .find(|(l, s, _)| s.len() == service.len() && *l == level && s == service)
         {
             Some(row) => row.2 += 1,
             None => self.rows.push((level, service.to_string(), 1)),

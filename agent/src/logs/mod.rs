@@ -382,6 +382,7 @@ async fn process_loop(
     let mut scratch = process::Scratch::default();
     while let Some(tb) = rx.recv().await {
         let before = stats.clone();
+        scratch.new_batch();
         let lines: Vec<String> = tb
             .records
             .iter()

@@ -34,9 +34,23 @@ use crate::logs::tail::Tailed;
 #[derive(Debug, Default)]
 pub struct Scratch {
     fields: LevelFields,
+    /// The last record's file and its path as a JSON string (most records
+    /// of a batch come from the same file).
+    path: Option<(std::sync::Arc<std::path::Path>, String)>,
+    /// The processing time of this batch as a JSON string, for records
+    /// without a runtime timestamp (read once per batch).
+    now: Option<String>,
     /// Level and service counts not yet added to the metrics
     /// ([`LogMetrics::add_messages`], once per batch).
     pub tally: MessageTally,
+}
+
+impl Scratch {
+    /// Starts a batch: records without a runtime timestamp get the time
+    /// the batch is processed.
+    pub fn new_batch(&mut self) {
+        self.now = None;
+    }
 }
 
 /// The JSON line for `r`, or `None` when it is dropped (undecodable, or
@@ -97,15 +111,26 @@ pub fn record(
     let service = service.or_else(|| r.k8s.as_ref().map(|k| k.container.as_str()));
     scratch.tally.add(lvl, service);
 
-    let path = r.path.to_string_lossy();
+    let path = match &mut scratch.path {
+        Some((p, json)) if std::sync::Arc::ptr_eq(p, &r.path) => json,
+        slot => {
+            let mut json = String::new();
+            push_json_string(&mut json, &r.path.to_string_lossy());
+            &slot.insert((r.path.clone(), json)).1
+        }
+    };
     let mut out = String::with_capacity(text.len() + path.len() + 96);
     out.push_str("{\"timestamp\":");
     match &entry.time {
         Some(t) => push_json_string(&mut out, t),
-        None => NOW.with(|n| push_json_string(&mut out, &n.borrow_mut().get())),
+        None => out.push_str(scratch.now.get_or_insert_with(|| {
+            let mut json = String::new();
+            NOW.with(|n| push_json_string(&mut json, n.borrow_mut().get()));
+            json
+        })),
     }
     out.push_str(",\"file\":");
-    push_json_string(&mut out, &path);
+    out.push_str(path);
     if let Some(s) = &entry.stream {
         out.push_str(",\"stream\":");
         push_json_string(&mut out, s);
@@ -145,7 +170,7 @@ struct Now {
 }
 
 impl Now {
-    fn get(&mut self) -> String {
+    fn get(&mut self) -> &str {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -153,7 +178,7 @@ impl Now {
             self.ms = ms;
             self.text = watchfire_promql::civil::format_rfc3339_millis(ms);
         }
-        self.text.clone()
+        &self.text
     }
 }
 

@@ -17,6 +17,7 @@ use regex::{Regex, RegexSet, RegexSetBuilder};
 use sha2::Sha256;
 
 use crate::config::RedactionConfig;
+use crate::fast::Fast;
 use crate::gate::{plain_word, probe_runs, table, Gate};
 use crate::keys::{words, KeyMatcher};
 use crate::rules::{apply, hmac_for, Check, Normalize, Prefilter, Rule, BUILTINS};
@@ -333,11 +334,20 @@ impl Redactor {
         if !looks_like_json(line) || !line.trim_start().starts_with('{') {
             return Ok(None);
         }
-        if self.json_is_clean(line, Some(&mut *fields)) {
-            return Ok(Some(Redacted {
-                text: Cow::Borrowed(line),
-                json: true,
-            }));
+        match self.json_fast(line, Some(&mut *fields), tally) {
+            Fast::Clean => {
+                return Ok(Some(Redacted {
+                    text: Cow::Borrowed(line),
+                    json: true,
+                }))
+            }
+            Fast::Changed(out) => {
+                return Ok(Some(Redacted {
+                    text: Cow::Owned(out),
+                    json: true,
+                }))
+            }
+            Fast::Slow => {}
         }
         Ok(self.json_document(line, 0, tally)?.map(|out| {
             report_fields(&out, fields);
@@ -375,11 +385,22 @@ impl Redactor {
                 limit: self.limits.max_record_bytes,
             });
         }
-        if looks_like_json(line) && self.json_is_clean(line, fields.as_deref_mut()) {
-            return Ok(Redacted {
-                text: Cow::Borrowed(line),
-                json: true,
-            });
+        if looks_like_json(line) {
+            match self.json_fast(line, fields.as_deref_mut(), tally) {
+                Fast::Clean => {
+                    return Ok(Redacted {
+                        text: Cow::Borrowed(line),
+                        json: true,
+                    })
+                }
+                Fast::Changed(out) => {
+                    return Ok(Redacted {
+                        text: Cow::Owned(out),
+                        json: true,
+                    })
+                }
+                Fast::Slow => {}
+            }
         }
         if let Some(out) = self.json_document(line, 0, tally)? {
             if let Some(f) = fields {
@@ -402,6 +423,11 @@ impl Redactor {
         self.gate
     }
 
+    /// Whether some text rule is found by the base64 run scan.
+    pub(crate) fn has_run_rules(&self) -> bool {
+        !self.run_rules.is_empty()
+    }
+
     /// Whether any text rule may match in `s` (the prefilter alone: a
     /// necessary condition). `false` means `s` certainly stays as it is.
     pub(crate) fn text_may_match(&self, s: &str) -> bool {
@@ -412,18 +438,6 @@ impl Redactor {
     #[cfg(test)]
     pub(crate) fn set_is_match(&self, s: &str) -> bool {
         self.set.is_match(s)
-    }
-
-    /// [`Redactor::text_may_match`] for the strings without escapes of
-    /// the JSON text `s` (see [`Gate::may_match_in_strings`]).
-    pub(crate) fn strings_may_match(&self, s: &str) -> bool {
-        match &self.quick {
-            Some(g) if s.is_ascii() => {
-                (g.may_match_in_strings(s.as_bytes()) && self.set.is_match(s))
-                    || (!self.run_rules.is_empty() && has_base64_run(s))
-            }
-            _ => self.text_may_match(s),
-        }
     }
 
     /// `set.is_match(s)`, answered by the byte-scan gate when it can.
@@ -584,12 +598,12 @@ impl Redactor {
 }
 
 /// `[A-Za-z0-9/+]`, as a table.
-const BASE64: [bool; 256] = table(b"/+", true, true);
+pub(crate) const BASE64: [bool; 256] = table(b"/+", true, true);
 
 /// Whether `s` holds a run of at least 40 characters of `[A-Za-z0-9/+]`
 /// (probing every 40th byte: see [`probe_runs`]).
 pub(crate) fn has_base64_run(s: &str) -> bool {
-    probe_runs(s.as_bytes(), &BASE64, 40, |r| r.len() >= 40)
+    probe_runs(s.as_bytes(), &BASE64, 40, |r, _| r.len() >= 40)
 }
 
 /// Whether `s`, trimmed, is bracketed like a JSON object or array.

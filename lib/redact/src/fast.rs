@@ -1,65 +1,160 @@
-//! The fast path: proving that a JSON record needs no change, in one
-//! validating pass, so that it can be passed through untouched.
+//! The fast path: one validating pass over a JSON record that proves it
+//! needs no change, or plans the few changes it needs.
 //!
-//! Most log records hold nothing to redact. For them the structural
-//! rewrite ([`crate::json`]) is wasted work: it decodes every string and
-//! runs the rule prefilter on each one. Instead:
+//! Most log records hold nothing to redact, and most of those that do
+//! hold it in one or two strings. The structural rewrite
+//! ([`crate::json`]) decodes every string and runs the rule prefilter on
+//! each one. Instead:
 //!
-//! 1. **Gate.** The rule prefilter (the byte-scan gate of [`crate::gate`]
-//!    on ASCII text, then, only if it says "maybe", the `RegexSet` of
-//!    necessary conditions; and the base64 run scan) runs once over the
-//!    whole raw line (the gate skipping the colons right after a `"`,
-//!    which no match inside a string can end at). Every string
-//!    without escapes is a contiguous slice of the line, and no prefilter
-//!    pattern is anchored, so if the line has no hit, none of those strings
-//!    has one either. (Only built-in rules qualify: user patterns may be
-//!    anchored, so a config with user patterns never takes this path.)
+//! 1. **Marks.** The whole-line checks of the byte-scan gate
+//!    ([`crate::gate::Gate::marks`]: digit runs, IBAN starts,
+//!    case-sensitive literals, base64 runs) mark a byte of every place
+//!    where a prefilter match may sit.
 //! 2. **Scan.** One hand-written pass ([`crate::scan`]) validates the
-//!    document without building it: every object key goes through the
-//!    key matcher, nesting depth is checked against the limit, strings
-//!    with escapes (decoded by `serde_json`) go through the prefilter on
-//!    their own, and any string that looks like an embedded JSON document
-//!    sends the record to the slow path. The same pass keeps the
-//!    top-level string fields for the caller ([`crate::Fields`]).
+//!    document without building it and plans its redaction: the string
+//!    loop runs the gate's local shape checks at trigger bytes (`@ + : .
+//!    =`, spaces, non-ASCII); a string with a firing trigger or a mark,
+//!    or with escapes whose decoded text may match, is listed for the
+//!    text rules; every key goes through the key matcher, and the strings
+//!    and numbers under a sensitive key are listed for replacement. Nesting
+//!    over the limit and embedded JSON documents stop the pass. The same
+//!    pass keeps the top-level string fields for the caller
+//!    ([`crate::Fields`]).
+//! 3. **Patch.** Nothing listed: the record is passed through untouched.
+//!    Otherwise the listed tokens get exactly what the rewrite gives them
+//!    (the text rules' result, or the key rule's replacement, re-encoded
+//!    by `serde_json`) and everything else is copied.
 //!
-//! Any doubt (a hit, a sensitive key, invalid JSON, too deep) answers
-//! "not clean", and the caller runs the full, exact slow path. So the fast
-//! path can only skip work, never change a result.
+//! A string that is not listed cannot match any text rule (every
+//! prefilter match inside it would have fired a trigger or left a mark
+//! in it), and the rewrite leaves such a string as it is; everything else
+//! is done as the rewrite does it. Only built-in rules qualify (user
+//! patterns may be anchored, and the gate does not know them), so a config
+//! with user patterns never takes this path; any doubt (invalid JSON, too
+//! deep, embedded JSON, an undecodable string) takes the exact slow path.
+//! `tests/fastpath.rs` checks both agree, byte for byte.
+
+use std::borrow::Cow;
 
 use crate::engine::Redactor;
-use crate::scan::{report_fields, Scanner};
-use crate::Fields;
+use crate::scan::{report_fields, EditKind, Scanner};
+use crate::{Fields, RedactError};
+
+/// What the fast path made of a record.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Fast {
+    /// Nothing to change.
+    Clean,
+    /// The redacted record.
+    Changed(String),
+    /// Take the exact slow path.
+    Slow,
+}
 
 impl Redactor {
-    /// Whether the JSON document `line` certainly comes out of redaction
-    /// unchanged (see the module docs). `false` means "maybe not": invalid
-    /// JSON included. When clean and `fields` is given, the top-level
-    /// string fields are reported to it.
-    pub(crate) fn json_is_clean(&self, line: &str, fields: Option<&mut (dyn Fields + '_)>) -> bool {
-        if !self.gate_ok() || self.strings_may_match(line) {
-            return false;
+    /// The fast path over the JSON document `line` (see the module docs).
+    /// Rule hits go to `tally` (nothing is left there on [`Fast::Slow`]).
+    /// When `fields` is given, the top-level string fields of the output
+    /// are reported to it (unless [`Fast::Slow`]).
+    pub(crate) fn json_fast(
+        &self,
+        line: &str,
+        fields: Option<&mut (dyn Fields + '_)>,
+        tally: &mut Vec<usize>,
+    ) -> Fast {
+        if !self.gate_ok() {
+            return Fast::Slow;
         }
-        let mut sc = Scanner::new(Some(self), line, fields.is_some());
+        let mut marks = Vec::new();
+        if let Some(g) = &self.quick {
+            g.marks(line.as_bytes(), self.has_run_rules(), &mut marks);
+            if marks.len() > 1 {
+                marks.sort_unstable();
+            }
+        }
+        let mut sc = Scanner::gated(self, line, fields.is_some(), &marks);
         if sc.document().is_err() {
-            return false;
+            return Fast::Slow;
+        }
+        if !sc.edits.is_empty() {
+            let before = tally.len();
+            match self.patch(line, &sc, tally) {
+                Ok(Some(out)) => {
+                    if let Some(f) = fields {
+                        if !sc.report_unedited(f) {
+                            report_fields(&out, f);
+                        }
+                    }
+                    return Fast::Changed(out);
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    tally.truncate(before);
+                    return Fast::Slow;
+                }
+            }
         }
         if let Some(f) = fields {
             if !sc.report(f) {
                 report_fields(line, f);
             }
         }
-        true
+        Fast::Clean
+    }
+
+    /// Applies the plan of `sc` to `line`: `None` when nothing changed.
+    fn patch(
+        &self,
+        line: &str,
+        sc: &Scanner<'_>,
+        tally: &mut Vec<usize>,
+    ) -> Result<Option<String>, RedactError> {
+        let mut out = String::new();
+        let mut done = 0;
+        for e in &sc.edits {
+            let raw = &line[e.start..e.end];
+            let text = if raw.starts_with('"') {
+                crate::json::decode(raw)?
+            } else {
+                // A number under a sensitive key.
+                Cow::Borrowed(raw)
+            };
+            let new = match e.kind {
+                EditKind::Text => match self.text_inner(&text, tally) {
+                    Cow::Borrowed(_) => continue,
+                    Cow::Owned(red) => red,
+                },
+                EditKind::Replace(rule) => {
+                    let mut rep = String::new();
+                    self.replace(rule, &text, &mut rep, tally);
+                    rep
+                }
+            };
+            if out.capacity() == 0 {
+                out.reserve(line.len() + 64);
+            }
+            out.push_str(&line[done..e.start]);
+            crate::json::push_encoded(&mut out, &new)?;
+            done = e.end;
+        }
+        if done == 0 {
+            return Ok(None);
+        }
+        out.push_str(&line[done..]);
+        Ok(Some(out))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Fast;
     use crate::{CustomPattern, RawRedactionConfig, Redactor};
 
     /// `line` takes the fast path exactly when `clean`; and whenever it
     /// does, the exact slow path agrees that nothing changes.
     fn check(r: &Redactor, line: &str, clean: bool) {
-        assert_eq!(r.json_is_clean(line, None), clean, "fast path for {line}");
+        let fast = r.json_fast(line, None, &mut Vec::new());
+        assert_eq!(fast == Fast::Clean, clean, "fast path for {line}: {fast:?}");
         let mut tally = Vec::new();
         let slow = r.json_document(line, 0, &mut tally);
         if clean {
@@ -123,5 +218,79 @@ mod tests {
         });
         let r = Redactor::new(&cfg).unwrap();
         check(&r, r#"{"a":"b"}"#, false);
+    }
+
+    /// Random strings from [`PIECES`](crate::gate::tests::PIECES) (and non-ASCII ones) as keys and
+    /// values of a JSON record: whenever the `RegexSet` or the base64 run
+    /// scan matches a string, the fast path's plan lists it (so the text
+    /// rules run on it), and the plan agrees with the exact rewrite.
+    #[test]
+    fn plan_lists_every_string_the_rules_may_match() {
+        use crate::gate::tests::PIECES;
+        use crate::scan::Scanner;
+        let r = crate::Redactor::with_defaults().unwrap();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut hits, mut n) = (0, 0);
+        while n < 40_000 {
+            let (kn, vn) = (1 + next() % 4, 1 + next() % 14);
+            let mut piece = |n: u64| -> String {
+                (0..n)
+                    .map(|_| match next() % 40 {
+                        0 => "é",
+                        1 => "ſ",
+                        _ => PIECES[(next() % PIECES.len() as u64) as usize],
+                    })
+                    .filter(|p| !p.contains('"') && !p.contains('\\'))
+                    .collect()
+            };
+            let (k, v) = (piece(kn), piece(vn));
+            let line = format!(r#"{{"id":"{k}","{k}":"{v}","n":{{"m":["{v} x","a {k}"]}}}}"#);
+            n += 1;
+            let marks = {
+                let mut m = Vec::new();
+                r.quick
+                    .as_ref()
+                    .unwrap()
+                    .marks(line.as_bytes(), true, &mut m);
+                m.sort_unstable();
+                m
+            };
+            let mut sc = Scanner::gated(&r, &line, false, &marks);
+            if sc.document().is_err() {
+                // Embedded JSON or too deep: the slow path takes it.
+                continue;
+            }
+            // Listed for the text rules, or for replacement under a
+            // sensitive key (where the rewrite runs no text rule either).
+            let listed = |s: &str| {
+                sc.edits
+                    .iter()
+                    .any(|e| line.get(e.start + 1..e.end.saturating_sub(1)) == Some(s))
+            };
+            for s in [&k, &v, &format!("{v} x"), &format!("a {k}")] {
+                if r.set_is_match(s) || crate::engine::has_base64_run(s) {
+                    hits += 1;
+                    assert!(listed(s), "{s:?} not listed in {line}");
+                }
+            }
+            let fast = r.json_fast(&line, None, &mut Vec::new());
+            let slow = r.json_document(&line, 0, &mut Vec::new());
+            match (fast, slow) {
+                (Fast::Clean, Ok(Some(out))) => assert_eq!(out, line),
+                (Fast::Changed(a), Ok(Some(b))) => assert_eq!(a, b),
+                (Fast::Slow, _) => {}
+                (f, s) => panic!("{line}: fast {f:?}, slow {s:?}"),
+            }
+        }
+        assert!(
+            hits > 5_000,
+            "too few matching strings to mean anything: {hits}"
+        );
     }
 }

@@ -25,6 +25,13 @@
 //!
 //! `false` is a proof of "no match"; `true` only means "ask the set". The
 //! base64 run scan of the engine is separate and unchanged.
+//!
+//! The fast path over JSON records ([`crate::fast`]) uses the same checks
+//! to say *which strings* may match: [`Gate::trigger`] runs the local
+//! shape checks from the scanner's string loop (so only bytes inside
+//! strings are looked at), and [`Gate::marks`] marks the places the
+//! whole-line checks find. A randomized test checks that every string
+//! the set (or the base64 run scan) matches is listed.
 
 use aho_corasick::AhoCorasick;
 
@@ -63,12 +70,37 @@ const LITERALS: &[&str] = &[
     "basic",
 ];
 
+/// The AWS key-id prefixes of [`LITERALS`]: [`Gate::marks`] finds them by
+/// the run of `[A-Z0-9]` their prefilter needs instead.
+const AWS: &[&str] = &[
+    "AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "A3T",
+];
+
+/// `[A-Z0-9]`
+const UPPER_DIGIT: [bool; 256] = {
+    let mut t = table(b"", false, true);
+    let mut c = b'A';
+    while c <= b'Z' {
+        t[c as usize] = true;
+        c += 1;
+    }
+    t
+};
+
+/// The case-insensitive literals of [`LITERALS`] (`(?i)bearer[ \t]`,
+/// `(?i)basic[ \t]`): the rest are case-sensitive in their prefilters.
+const FOLDED: &[&str] = &["bearer", "basic"];
+
 /// The gate for one rule set.
 #[derive(Debug)]
 pub(crate) struct Gate {
     /// [`LITERALS`], lower-cased, searched in lower-cased text (so ASCII
     /// case-insensitively, with the searcher's SIMD literal prefilter).
     literals: AhoCorasick,
+    /// [`LITERALS`] but [`FOLDED`] and [`AWS`], as written: searched in
+    /// the raw text (their prefilters are case-sensitive), for
+    /// [`Gate::marks`].
+    exact: AhoCorasick,
     /// The words of each key name, lower-cased.
     names: Vec<Vec<String>>,
     /// Bit `a * 256 + b`: some name's first word starts with the
@@ -113,8 +145,17 @@ impl Gate {
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
             .build(&pats)
             .ok()?;
+        let exact = AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .build(
+                LITERALS
+                    .iter()
+                    .filter(|l| !FOLDED.contains(l) && !AWS.contains(l)),
+            )
+            .ok()?;
         Some(Gate {
             literals,
+            exact,
             names,
             pairs,
         })
@@ -123,17 +164,6 @@ impl Gate {
     /// Whether some prefilter pattern may match the ASCII text `b`.
     pub(crate) fn may_match(&self, b: &[u8]) -> bool {
         punct(b) || digit_runs(b) || iban(b) || self.key_value(b, false) || self.literal(b)
-    }
-
-    /// Whether some prefilter pattern may match inside one of the
-    /// strings without escapes of the ASCII JSON text `b` (the strings
-    /// with escapes are checked on their own). The same as
-    /// [`Gate::may_match`] except that a `:` or `=` right after a `"`
-    /// (spaces between) is skipped: such a string holds no `"`, so no
-    /// `key=value` match inside one can end there; these are the
-    /// structural colons after object keys.
-    pub(crate) fn may_match_in_strings(&self, b: &[u8]) -> bool {
-        punct(b) || digit_runs(b) || iban(b) || self.key_value(b, true) || self.literal(b)
     }
 
     /// Some built-in literal start occurs (any case).
@@ -155,9 +185,18 @@ impl Gate {
     /// backwards from each `:` and `=`: spaces, an optional (escaped)
     /// quote, then the run of `[A-Za-z0-9_.-]` before them must hold a
     /// name. Every step is forced (the name and its suffix are made of
-    /// that class, a quote or space is not in it).
+    /// that class, a quote or space is not in it). `in_strings`: `b` is
+    /// JSON text and only matches inside its strings without escapes
+    /// matter, so a `:` or `=` right after a `"` (spaces between) is
+    /// skipped: such a string holds no `"`, so no match inside one can end
+    /// there (these are the structural colons after object keys).
     fn key_value(&self, b: &[u8], in_strings: bool) -> bool {
-        memchr::memchr2_iter(b':', b'=', b).any(|i| {
+        memchr::memchr2_iter(b':', b'=', b).any(|i| self.key_value_at(b, i, in_strings))
+    }
+
+    /// [`Gate::key_value`] at the `:` or `=` at `i`.
+    fn key_value_at(&self, b: &[u8], i: usize, in_strings: bool) -> bool {
+        {
             let mut j = i;
             while j > 0 && matches!(b[j - 1], b' ' | b'\t') {
                 j -= 1;
@@ -176,7 +215,74 @@ impl Gate {
                 j -= 1;
             }
             self.holds_name(&b[j..end])
-        })
+        }
+    }
+
+    /// The checks of [`Gate::may_match`] that look around one
+    /// byte, for the byte at `i` of the JSON text `b`, which is inside a
+    /// string without escapes and is one of `@ + : . =`, a space or a byte
+    /// outside ASCII (`crate::scan`'s trigger bytes): whether some
+    /// prefilter match may hold it. Every prefilter match these checks
+    /// stand for (email, phone, IPv6, IPv4, `key=value`, `bearer `,
+    /// `basic `) holds its witness byte (its `@`, `+`, a `:`, its first
+    /// `.`, its `:`/`=`, its space), and the check reads only bytes of the
+    /// match, so a match inside a string is seen at a byte of that string.
+    /// A byte outside ASCII answers "maybe": `(?i)` folds some onto ASCII
+    /// letters.
+    pub(crate) fn trigger(&self, b: &[u8], i: usize) -> bool {
+        match b[i] {
+            b'@' => email_at(b, i),
+            b'+' => phone_at(b, i),
+            b':' => ipv6_at(b, i) || self.key_value_at(b, i, true),
+            b'.' => ipv4_at(b, i),
+            b'=' => self.key_value_at(b, i, true),
+            b' ' => {
+                (i >= 6 && b[i - 6..i].eq_ignore_ascii_case(b"bearer"))
+                    || (i >= 5 && b[i - 5..i].eq_ignore_ascii_case(b"basic"))
+            }
+            _ => true,
+        }
+    }
+
+    /// The checks of [`Gate::may_match`] not made by
+    /// [`Gate::trigger`], over the whole text `b` (any bytes): pushes to
+    /// `out` a byte of every digit run (cards, SSNs), IBAN start,
+    /// `A` followed by 14 bytes of `[A-Z0-9]` (the AWS key ids: a 3- or
+    /// 4-byte prefix starting with `A`, then 12 more), other case-sensitive
+    /// literal and, when `base64`, 40-byte
+    /// base64 run (the engine's run scan) that may hold a prefilter match. Each is pushed
+    /// at a byte of the match itself or of the maximal byte run holding
+    /// it, and none of these classes holds a `"`: so a match inside a
+    /// string is marked at a byte of that string. Unsorted.
+    pub(crate) fn marks(&self, b: &[u8], base64: bool, out: &mut Vec<u32>) {
+        probe_runs(b, &DIGIT_RUN, 11, |r, at| {
+            if r.len() >= 11 && r.iter().filter(|c| c.is_ascii_digit()).count() >= 9 {
+                out.push(at as u32);
+            }
+            false
+        });
+        if base64 {
+            probe_runs(b, &crate::engine::BASE64, 40, |r, at| {
+                if r.len() >= 40 {
+                    out.push(at as u32);
+                }
+                false
+            });
+        }
+        for i in memchr::memchr_iter(b'A', b) {
+            if b.get(i + 1..i + 15)
+                .is_some_and(|r| r.iter().all(|&c| UPPER_DIGIT[usize::from(c)]))
+            {
+                out.push(i as u32);
+            }
+        }
+        iban_each(b, |i| {
+            out.push(i as u32);
+            false
+        });
+        for m in self.exact.find_iter(b) {
+            out.push(m.start() as u32);
+        }
     }
 
     /// Whether the run `r` holds some name, `w1[_.-]?w2…`, any case.
@@ -357,7 +463,7 @@ fn ipv4_at(b: &[u8], i: usize) -> bool {
 /// card prefilter (13 digits, single separators) and the SSN one
 /// (`ddd-dd-dddd`) both need one (see [`probe_runs`]).
 fn digit_runs(b: &[u8]) -> bool {
-    probe_runs(b, &DIGIT_RUN, 11, |r| {
+    probe_runs(b, &DIGIT_RUN, 11, |r, _| {
         r.len() >= 11 && r.iter().filter(|c| c.is_ascii_digit()).count() >= 9
     })
 }
@@ -371,7 +477,7 @@ pub(crate) fn probe_runs(
     b: &[u8],
     class: &[bool; 256],
     n: usize,
-    mut accept: impl FnMut(&[u8]) -> bool,
+    mut accept: impl FnMut(&[u8], usize) -> bool,
 ) -> bool {
     let is = |i: usize| class[usize::from(b[i])];
     let mut i = n - 1;
@@ -380,15 +486,26 @@ pub(crate) fn probe_runs(
             i += n;
             continue;
         }
-        let mut start = i;
-        while start > 0 && is(start - 1) {
-            start -= 1;
+        let start = i - b[..i]
+            .iter()
+            .rev()
+            .take_while(|&&c| class[usize::from(c)])
+            .count();
+        // A run of `n` from `start` holds `start + n - 1`; when that byte
+        // is outside the class, the run is shorter, and so is any other
+        // run before it: go on `n` bytes past it.
+        let far = start + n - 1;
+        if far < b.len() && !is(far) {
+            i = far + n;
+            continue;
         }
-        let mut end = i + 1;
-        while end < b.len() && is(end) {
-            end += 1;
-        }
-        if accept(&b[start..end]) {
+        let end = i
+            + 1
+            + b[i + 1..]
+                .iter()
+                .take_while(|&&c| class[usize::from(c)])
+                .count();
+        if accept(&b[start..end], start) {
             return true;
         }
         i = end + n;
@@ -399,15 +516,33 @@ pub(crate) fn probe_runs(
 /// `[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}` somewhere in ASCII `b`: checked at
 /// every upper-case letter, found eight bytes at a time.
 fn iban(b: &[u8]) -> bool {
+    iban_each(b, |_| true)
+}
+
+/// Calls `f` at every IBAN start of `b` (see [`iban`]) until it returns
+/// `true`; whether it did. Any bytes: an 8-byte word with a byte outside
+/// ASCII is checked byte by byte.
+fn iban_each(b: &[u8], mut f: impl FnMut(usize) -> bool) -> bool {
     const L: u64 = 0x0101_0101_0101_0101;
-    let upper_at = |i: usize| iban_at(b, i);
+    let mut upper_at = |i: usize| iban_at(b, i) && f(i);
     let chunks = b.chunks_exact(8);
     let tail = chunks.remainder();
     for (n, c) in chunks.enumerate() {
         let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        if w & (0x80 * L) != 0 {
+            for (k, x) in c.iter().enumerate() {
+                if x.is_ascii_uppercase() && upper_at(n * 8 + k) {
+                    return true;
+                }
+            }
+            continue;
+        }
         // ASCII bytes: x >= 'A' sets the high bit of x + 0x3f; x > 'Z'
         // sets it in x + 0x25. No carry crosses a byte (x < 0x80).
-        let mut m = w.wrapping_add(0x3f * L) & !w.wrapping_add(0x25 * L) & (0x80 * L);
+        let m = w.wrapping_add(0x3f * L) & !w.wrapping_add(0x25 * L) & (0x80 * L);
+        // Only where the next byte is upper-case too (or is in the next
+        // word).
+        let mut m = m & ((m >> 8) | (0x80 << 56));
         while m != 0 {
             let k = (m.trailing_zeros() / 8) as usize;
             if upper_at(n * 8 + k) {
@@ -438,7 +573,7 @@ fn iban_at(b: &[u8], i: usize) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The gate says "maybe" on `s` exactly when `expect`.
@@ -484,84 +619,86 @@ mod tests {
         }
     }
 
+    /// Pieces near every shape, for random strings.
+    pub(crate) const PIECES: &[&str] = &[
+        "4111",
+        "1",
+        "12",
+        "123",
+        "0",
+        "9",
+        " ",
+        "  ",
+        "-",
+        "--",
+        ".",
+        "..",
+        "@",
+        "a",
+        "b",
+        "x",
+        "Z",
+        "GB",
+        "82",
+        "WEST",
+        "ab.cd",
+        "::",
+        ":",
+        "f",
+        "ff0",
+        "abcd",
+        "abcde",
+        "+1",
+        "+",
+        "(",
+        ")",
+        "eyJ",
+        "eyJhbGci",
+        "bearer",
+        "Bearer ",
+        "BASIC\t",
+        "\t",
+        "password",
+        "Pass",
+        "word",
+        "=",
+        "\"",
+        "'",
+        "\\",
+        "api",
+        "API",
+        "_",
+        "key",
+        "Key",
+        "AKIA",
+        "0123456789ABCDEF",
+        "set",
+        "-cookie",
+        "xoxb-",
+        "hooks.slack.com/",
+        "-----BEGIN",
+        "PRIVATE KEY",
+        "ghp_",
+        "AIza",
+        "ya29.",
+        "secret",
+        "token",
+        "ssn",
+        "cvv",
+        "com",
+        "078",
+        "05",
+        "1120",
+        "2001",
+        "db8",
+        "10",
+        "255",
+    ];
+
     /// Random ASCII strings made of pieces near every shape: whenever the
     /// `RegexSet` of the default rules matches, the gate says "maybe".
     #[test]
     fn never_misses_what_the_set_matches() {
-        const PIECES: &[&str] = &[
-            "4111",
-            "1",
-            "12",
-            "123",
-            "0",
-            "9",
-            " ",
-            "  ",
-            "-",
-            "--",
-            ".",
-            "..",
-            "@",
-            "a",
-            "b",
-            "x",
-            "Z",
-            "GB",
-            "82",
-            "WEST",
-            "ab.cd",
-            "::",
-            ":",
-            "f",
-            "ff0",
-            "abcd",
-            "abcde",
-            "+1",
-            "+",
-            "(",
-            ")",
-            "eyJ",
-            "eyJhbGci",
-            "bearer",
-            "Bearer ",
-            "BASIC\t",
-            "\t",
-            "password",
-            "Pass",
-            "word",
-            "=",
-            "\"",
-            "'",
-            "\\",
-            "api",
-            "API",
-            "_",
-            "key",
-            "Key",
-            "AKIA",
-            "0123456789ABCDEF",
-            "set",
-            "-cookie",
-            "xoxb-",
-            "hooks.slack.com/",
-            "-----BEGIN",
-            "PRIVATE KEY",
-            "ghp_",
-            "AIza",
-            "ya29.",
-            "secret",
-            "token",
-            "ssn",
-            "cvv",
-            "com",
-            "078",
-            "05",
-            "1120",
-            "2001",
-            "db8",
-            "10",
-            "255",
-        ];
         let r = crate::Redactor::with_defaults().unwrap();
         let g = r.quick.as_ref().expect("the default rules have a gate");
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;

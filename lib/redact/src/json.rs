@@ -152,10 +152,8 @@ impl<'a> Rewriter<'a, '_> {
     /// Writes `text` as a JSON string in place of the token that starts
     /// at `start` and ends at `pos`.
     fn write_string(&mut self, start: usize, text: &str) -> Result<(), RedactError> {
-        let enc =
-            serde_json::to_string(text).map_err(|_| RedactError::Internal("string encoding"))?;
         self.out.push_str(&self.s[self.done..start]);
-        self.out.push_str(&enc);
+        push_encoded(&mut self.out, text)?;
         self.done = self.pos;
         Ok(())
     }
@@ -279,8 +277,15 @@ impl<'a> Rewriter<'a, '_> {
     }
 }
 
+/// Appends `text` as a JSON string, as `serde_json` writes it.
+pub(crate) fn push_encoded(out: &mut String, text: &str) -> Result<(), RedactError> {
+    let enc = serde_json::to_string(text).map_err(|_| RedactError::Internal("string encoding"))?;
+    out.push_str(&enc);
+    Ok(())
+}
+
 /// The text of a raw JSON string (quotes included).
-fn decode(raw: &str) -> Result<std::borrow::Cow<'_, str>, RedactError> {
+pub(crate) fn decode(raw: &str) -> Result<std::borrow::Cow<'_, str>, RedactError> {
     let inner = &raw[1..raw.len() - 1];
     if !inner.contains('\\') {
         return Ok(std::borrow::Cow::Borrowed(inner));

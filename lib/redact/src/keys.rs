@@ -97,6 +97,10 @@ pub(crate) struct KeyMatcher {
     /// cheaper necessary condition checked before `quick`. `None` when
     /// some entry is shorter or not ASCII.
     pairs: Option<Box<[u64; 1024]>>,
+    /// The entries of `firsts`, lower-cased, as up to three bytes and a
+    /// length, without duplicates (used with `pairs`, which needs them
+    /// ASCII in their first two bytes).
+    first3: Vec<([u8; 3], usize)>,
 }
 
 /// Lowercase alphanumerics of `s`, separators dropped.
@@ -170,6 +174,17 @@ impl KeyMatcher {
             }
         }
         self.pairs = usable.then_some(pairs);
+        self.first3.clear();
+        for f in &self.firsts {
+            let mut k = [0u8; 3];
+            let n = f.len().min(3);
+            for (d, c) in k.iter_mut().zip(f.bytes()) {
+                *d = c.to_ascii_lowercase();
+            }
+            if !self.first3.contains(&(k, n)) {
+                self.first3.push((k, n));
+            }
+        }
         let firsts = self.firsts.clone();
         self.quick = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
@@ -185,16 +200,25 @@ impl KeyMatcher {
     /// The rule of the first configured name `key` matches, if any.
     pub(crate) fn find(&self, key: &str) -> Option<usize> {
         if let Some(pairs) = &self.pairs {
-            // Both cases of each ASCII pair are in the table.
-            let hit = key.as_bytes().windows(2).any(|w| {
+            // Both cases of each ASCII pair are in the table; where one
+            // is, the whole of some entry of `firsts` must follow (what
+            // `quick` checks, without its set-up).
+            let b = key.as_bytes();
+            let hit = b.windows(2).enumerate().any(|(k, w)| {
                 let i = usize::from(w[0]) << 8 | usize::from(w[1]);
-                pairs[i >> 6] & (1 << (i & 63)) != 0
+                if pairs[i >> 6] & (1 << (i & 63)) == 0 {
+                    return false;
+                }
+                let (c0, c1) = (w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase());
+                let c2 = b.get(k + 2).map(u8::to_ascii_lowercase);
+                self.first3
+                    .iter()
+                    .any(|(f, n)| f[0] == c0 && f[1] == c1 && (*n == 2 || c2 == Some(f[2])))
             });
             if !hit {
                 return None;
             }
-        }
-        if self.quick.as_ref().is_some_and(|q| !q.is_match(key)) {
+        } else if self.quick.as_ref().is_some_and(|q| !q.is_match(key)) {
             return None;
         }
         let squashed = squash(key);

@@ -9,15 +9,21 @@
 //! slow path refuses them). Whatever it refuses goes to the exact slow
 //! path, so being stricter can only cost time, never change a result.
 //!
-//! Given the redactor it also stops ("needs the slow path") at a sensitive
-//! key, a string holding embedded JSON, nesting over the limit, and a
-//! string with escapes whose decoded text may match a rule (strings
-//! without escapes are slices of the line, which the caller's whole-line
-//! gate already cleared).
+//! Given the redactor ([`Scanner::gated`]) it also plans the redaction of
+//! the record, in the same pass: it lists as [`Edit`]s the strings that
+//! may hold a match of a text rule and the values under sensitive keys,
+//! and stops ("needs the slow path") at a string holding embedded JSON and
+//! at nesting over the limit. A string without escapes is a slice of the
+//! line: it is listed when one of its bytes is a gate trigger whose check
+//! passes ([`crate::gate::Gate::trigger`], run from the string loop) or
+//! holds a whole-line mark ([`crate::gate::Gate::marks`]). A string with
+//! escapes is decoded and checked on its own. A string not listed
+//! certainly comes out of the text rules unchanged.
 
 use std::borrow::Cow;
 
 use crate::engine::{looks_like_json, Redactor};
+use crate::gate::Gate;
 
 /// Why scanning stopped: the record needs the slow path (or is not JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +43,46 @@ const STR_SPECIAL: [bool; 256] = {
     t[b'\\' as usize] = true;
     t
 };
+
+/// Bytes inside a string, with the gate: 0 plain, 1 ends the plain part
+/// (`"`, `\\`, controls), 2 a gate trigger (`@ + : . =`, space, and every
+/// byte outside ASCII).
+const STR_GATED: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i < 0x20 || i == b'"' as usize || i == b'\\' as usize {
+            1
+        } else if i >= 0x80 {
+            2
+        } else {
+            match i as u8 {
+                b'@' | b'+' | b':' | b'.' | b'=' | b' ' => 2,
+                _ => 0,
+            }
+        };
+        i += 1;
+    }
+    t
+};
+
+/// What the slow path's rewrite would do to one token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EditKind {
+    /// A string (key or value): run the text rules on its decoded text.
+    Text,
+    /// A string or number under a sensitive key: the rule's replacement.
+    Replace(usize),
+}
+
+/// One token of the line to redact, `start..end` (a string's quotes
+/// included), in document order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Edit {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) kind: EditKind,
+}
 
 /// Top-level string fields kept during a scan, reported once the scan
 /// succeeds: `(key start, key end, value start, value end)` of strings
@@ -59,6 +105,14 @@ pub(crate) struct Scanner<'a> {
     overflow: bool,
     /// The deepest `{`/`[` nesting met so far.
     pub(crate) deepest: usize,
+    /// With a redactor: the gate that answers trigger bytes (`None`:
+    /// every string is listed).
+    gate: Option<&'a Gate>,
+    /// Whole-line marks, sorted, and the first not behind the scan.
+    marks: &'a [u32],
+    mark_at: usize,
+    /// The redaction plan (see the module docs).
+    pub(crate) edits: Vec<Edit>,
 }
 
 impl<'a> Scanner<'a> {
@@ -73,13 +127,33 @@ impl<'a> Scanner<'a> {
             n_kept: 0,
             overflow: false,
             deepest: 0,
+            gate: None,
+            marks: &[],
+            mark_at: 0,
+            edits: Vec::new(),
         }
+    }
+
+    /// A scanner that plans the redaction of `s` by `r` (see the module
+    /// docs): `marks` are the sorted whole-line marks of `r`'s gate
+    /// ([`crate::gate::Gate::marks`]); without a gate every string is
+    /// listed.
+    pub(crate) fn gated(
+        r: &'a Redactor,
+        s: &'a str,
+        collect: bool,
+        marks: &'a [u32],
+    ) -> Scanner<'a> {
+        let mut sc = Scanner::new(Some(r), s, collect);
+        sc.gate = r.quick.as_ref();
+        sc.marks = marks;
+        sc
     }
 
     /// Scans the whole text: one value with optional whitespace around it.
     pub(crate) fn document(&mut self) -> R<()> {
         self.ws();
-        self.value(0)?;
+        self.value(0, None)?;
         self.ws();
         if self.pos != self.b.len() {
             return Err(Stop);
@@ -101,6 +175,22 @@ impl<'a> Scanner<'a> {
         true
     }
 
+    /// [`Scanner::report`] after the plan was applied, for the output:
+    /// the kept fields are the output's when no edit replaced a value
+    /// (which may turn a number into a string) and no edit touches a kept
+    /// field (every other token is copied as it is); `false` otherwise.
+    pub(crate) fn report_unedited(&self, out: &mut dyn crate::Fields) -> bool {
+        if self.overflow || self.edits.iter().any(|e| e.kind != EditKind::Text) {
+            return false;
+        }
+        let touched = self.kept[..self.n_kept].iter().any(|&(ks, _, _, ve)| {
+            self.edits
+                .iter()
+                .any(|e| e.start <= ve as usize && e.end >= ks as usize)
+        });
+        !touched && self.report(out)
+    }
+
     #[inline]
     fn ws(&mut self) {
         while let Some(&c) = self.b.get(self.pos) {
@@ -116,18 +206,30 @@ impl<'a> Scanner<'a> {
         self.b.get(self.pos).copied().ok_or(Stop)
     }
 
-    fn value(&mut self, depth: usize) -> R<()> {
+    /// One value; `sens` is the rule of the sensitive key it is under.
+    fn value(&mut self, depth: usize, sens: Option<usize>) -> R<()> {
         match self.peek()? {
-            b'{' => self.object(depth + 1),
-            b'[' => self.array(depth + 1),
+            b'{' => self.object(depth + 1, sens),
+            b'[' => self.array(depth + 1, sens),
             b'"' => {
-                let (start, end, escaped) = self.string()?;
-                self.check_value(start, end, escaped)
+                let (start, end, escaped, hit) = self.string_tok()?;
+                self.check_value(start, end, escaped, hit, sens)
             }
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
+            b'-' | b'0'..=b'9' => {
+                let start = self.pos;
+                self.number()?;
+                if let (Some(rule), Some(_)) = (sens, self.r) {
+                    self.edits.push(Edit {
+                        start,
+                        end: self.pos,
+                        kind: EditKind::Replace(rule),
+                    });
+                }
+                Ok(())
+            }
             _ => Err(Stop),
         }
     }
@@ -158,12 +260,13 @@ impl<'a> Scanner<'a> {
     }
 
     /// The key string at `pos` and the `:` after it (whitespace around
-    /// skipped): the key's raw extent and whether it has escapes.
-    fn key(&mut self) -> R<(usize, usize, bool)> {
+    /// skipped): the key's raw extent, whether it has escapes, and whether
+    /// a gate trigger fired in it.
+    fn key(&mut self) -> R<(usize, usize, bool, bool)> {
         if self.peek()? != b'"' {
             return Err(Stop);
         }
-        let key = self.string()?;
+        let key = self.string_tok()?;
         self.ws();
         if self.peek()? != b':' {
             return Err(Stop);
@@ -191,20 +294,21 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> R<()> {
+    fn object(&mut self, depth: usize, sens: Option<usize>) -> R<()> {
         self.enter(depth)?;
         if self.open(b'}')? {
             return Ok(());
         }
         loop {
-            let (ks, ke, kesc) = self.key()?;
-            self.check_key(ks, ke, kesc)?;
+            let (ks, ke, kesc, khit) = self.key()?;
+            let own = self.check_key(ks, ke, kesc, khit)?;
+            let sens = sens.or(own);
             if depth == 1 && self.collect && self.peek()? == b'"' {
-                let (vs, ve, vesc) = self.string()?;
-                self.check_value(vs, ve, vesc)?;
+                let (vs, ve, vesc, vhit) = self.string_tok()?;
+                self.check_value(vs, ve, vesc, vhit, sens)?;
                 self.keep(ks, ke, kesc, vs, ve, vesc);
             } else {
-                self.value(depth)?;
+                self.value(depth, sens)?;
             }
             if !self.next_member(b'}')? {
                 return Ok(());
@@ -227,15 +331,52 @@ impl<'a> Scanner<'a> {
         self.n_kept += 1;
     }
 
-    fn array(&mut self, depth: usize) -> R<()> {
+    fn array(&mut self, depth: usize, sens: Option<usize>) -> R<()> {
         self.enter(depth)?;
         if self.open(b']')? {
             return Ok(());
         }
         loop {
-            self.value(depth)?;
+            self.value(depth, sens)?;
             if !self.next_member(b']')? {
                 return Ok(());
+            }
+        }
+    }
+
+    /// [`Scanner::string`], and whether a gate trigger in it fired (only
+    /// with a gate, and only until the first escape: a string with
+    /// escapes is checked decoded).
+    #[inline]
+    fn string_tok(&mut self) -> R<(usize, usize, bool, bool)> {
+        let Some(g) = self.gate else {
+            let (s, e, esc) = self.string()?;
+            return Ok((s, e, esc, false));
+        };
+        let start = self.pos;
+        let b = self.b;
+        let mut i = start + 1;
+        let mut hit = false;
+        loop {
+            while i < b.len() && STR_GATED[usize::from(b[i])] == 0 {
+                i += 1;
+            }
+            match b.get(i) {
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok((start, i + 1, false, hit));
+                }
+                Some(b'\\') => {
+                    // Finish as a string with escapes.
+                    self.pos = start;
+                    let (s, e, esc) = self.string()?;
+                    return Ok((s, e, esc, hit));
+                }
+                Some(&c) if STR_GATED[usize::from(c)] == 2 => {
+                    hit = hit || g.trigger(b, i);
+                    i += 1;
+                }
+                _ => return Err(Stop),
             }
         }
     }
@@ -327,30 +468,98 @@ impl<'a> Scanner<'a> {
             .map_err(|_| Stop)
     }
 
-    fn check_key(&self, start: usize, end: usize, escaped: bool) -> R<()> {
-        let Some(r) = self.r else { return Ok(()) };
-        let key = self.text(start, end, escaped)?;
-        if r.keys.find(&key).is_some() || (escaped && r.text_may_match(&key)) {
-            return Err(Stop);
+    /// Whether a whole-line mark lies in `start..end` (strings are
+    /// visited in order, so the marks behind are passed for good).
+    fn marked(&mut self, start: usize, end: usize) -> bool {
+        while self.mark_at < self.marks.len() && (self.marks[self.mark_at] as usize) < start {
+            self.mark_at += 1;
         }
-        Ok(())
+        self.mark_at < self.marks.len() && (self.marks[self.mark_at] as usize) < end
     }
 
-    fn check_value(&self, start: usize, end: usize, escaped: bool) -> R<()> {
+    /// Whether the text rules may change the string `start..end`, whose
+    /// text is `text`.
+    fn may_match(
+        &mut self,
+        r: &Redactor,
+        text: &str,
+        start: usize,
+        end: usize,
+        escaped: bool,
+        hit: bool,
+    ) -> bool {
+        if escaped {
+            return r.text_may_match(text);
+        }
+        self.gate.is_none() || hit || self.marked(start, end)
+    }
+
+    /// Plans the key `start..end`; its sensitive-name rule, if any.
+    fn check_key(
+        &mut self,
+        start: usize,
+        end: usize,
+        escaped: bool,
+        hit: bool,
+    ) -> R<Option<usize>> {
+        let Some(r) = self.r else { return Ok(None) };
+        let key = self.text(start, end, escaped)?;
+        let own = r.keys.find(&key);
+        if self.may_match(r, &key, start, end, escaped, hit) {
+            self.edits.push(Edit {
+                start,
+                end,
+                kind: EditKind::Text,
+            });
+        }
+        Ok(own)
+    }
+
+    /// Plans the string value `start..end`, under the sensitive key of
+    /// rule `sens` if any.
+    fn check_value(
+        &mut self,
+        start: usize,
+        end: usize,
+        escaped: bool,
+        hit: bool,
+        sens: Option<usize>,
+    ) -> R<()> {
         let Some(r) = self.r else { return Ok(()) };
-        if !escaped {
-            // Embedded JSON starts with a bracket or whitespace.
-            return match self.b.get(start + 1) {
-                Some(c) if c.is_ascii() && !c.is_ascii_whitespace() && *c != b'{' && *c != b'[' => {
-                    Ok(())
-                }
-                _ if looks_like_json(&self.s[start + 1..end - 1]) => Err(Stop),
-                _ => Ok(()),
-            };
+        if let Some(rule) = sens {
+            // `""` stays; any other string decodes to a non-empty text.
+            if end - start > 2 {
+                self.edits.push(Edit {
+                    start,
+                    end,
+                    kind: EditKind::Replace(rule),
+                });
+            }
+            return Ok(());
         }
         let text = self.text(start, end, escaped)?;
-        if looks_like_json(&text) || r.text_may_match(&text) {
+        let json = match self.b.get(start + 1) {
+            // Embedded JSON starts with a bracket or whitespace.
+            Some(c)
+                if !escaped
+                    && c.is_ascii()
+                    && !c.is_ascii_whitespace()
+                    && *c != b'{'
+                    && *c != b'[' =>
+            {
+                false
+            }
+            _ => looks_like_json(&text),
+        };
+        if json {
             return Err(Stop);
+        }
+        if self.may_match(r, &text, start, end, escaped, hit) {
+            self.edits.push(Edit {
+                start,
+                end,
+                kind: EditKind::Text,
+            });
         }
         Ok(())
     }
@@ -384,14 +593,14 @@ fn fields_of_object(sc: &mut Scanner<'_>, out: &mut dyn crate::Fields) -> R<()> 
         return Ok(());
     }
     loop {
-        let (ks, ke, kesc) = sc.key()?;
+        let (ks, ke, kesc, _) = sc.key()?;
         if sc.peek()? == b'"' {
             let (vs, ve, vesc) = sc.string()?;
             let key = sc.text(ks, ke, kesc)?;
             let value = sc.text(vs, ve, vesc)?;
             out.field(&key, &value);
         } else {
-            sc.value(1)?;
+            sc.value(1, None)?;
         }
         if sc.next_member(b'}') != Ok(true) {
             return Ok(());
