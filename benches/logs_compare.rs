@@ -58,6 +58,7 @@ const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
 const STALL: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(20);
 const KAFKA_TOPIC: &str = "logs";
+const KAFKA_PARTITIONS: i32 = 4;
 
 /// xorshift64*: deterministic, fast, good enough for synthetic logs.
 struct Rng(u64);
@@ -554,6 +555,103 @@ fn run_rsyslog(dir: &Path, input: &Path, bytes: u64, tck: f64) -> Run {
     }
 }
 
+/// Debian's `rsyslog-kafka` module.
+const OMKAFKA: &str = "/usr/lib/x86_64-linux-gnu/rsyslog/omkafka.so";
+
+/// Messages in `topic` on `brokers`: the sum of the partitions' high
+/// watermarks (what has been appended, whoever produced it).
+fn kafka_messages(consumer: &rdkafka::consumer::BaseConsumer, topic: &str) -> u64 {
+    use rdkafka::consumer::Consumer as _;
+    (0..KAFKA_PARTITIONS)
+        .filter_map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .ok()
+        })
+        .map(|(_, high)| high.max(0) as u64)
+        .sum()
+}
+
+/// The Kafka peer: `rsyslogd` with `imfile` → `omkafka` (Debian's
+/// `rsyslog-kafka`) to a fresh mock cluster, with the producer settings
+/// our sink uses (acks=all, idempotence, lz4). Done when the topic holds
+/// every line. `None` when the module is not installed.
+fn run_rsyslog_kafka(dir: &Path, input: &Path, lines: u64, tck: f64) -> Option<Run> {
+    use rdkafka::config::ClientConfig;
+    if !Path::new(OMKAFKA).exists() {
+        eprintln!("logs_compare: {OMKAFKA} not found (apt-get install -y rsyslog-kafka): no rsyslog Kafka row");
+        return None;
+    }
+    let cluster = MockCluster::new(1).expect("kafka mock cluster");
+    cluster
+        .create_topic(KAFKA_TOPIC, KAFKA_PARTITIONS, 1)
+        .expect("kafka mock topic");
+    let brokers = cluster.bootstrap_servers();
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("watermark client");
+    let work = dir.join("rsyslog-kafka-work");
+    std::fs::create_dir_all(&work).expect("rsyslog work dir");
+    let conf = dir.join("rsyslog-kafka.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{}\" maxMessageSize=\"64k\")\n\
+             module(load=\"imfile\")\n\
+             module(load=\"omkafka\")\n\
+             template(name=\"raw\" type=\"string\" string=\"%msg%\")\n\
+             input(type=\"imfile\" file=\"{}\" tag=\"app\" ruleset=\"out\")\n\
+             ruleset(name=\"out\") {{ action(type=\"omkafka\" broker=[\"{brokers}\"] \
+             topic=\"{KAFKA_TOPIC}\" template=\"raw\" partitions.auto=\"on\" \
+             confParam=[\"compression.codec=lz4\", \"enable.idempotence=true\", \"acks=all\"]) }}\n",
+            work.display(),
+            input.display(),
+        ),
+    )
+    .expect("write rsyslog config");
+    let t0 = Instant::now();
+    let rsyslog = Proc(
+        Command::new("taskset")
+            .args(["-c", "0", RSYSLOGD, "-n", "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.join("rsyslog-kafka.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn rsyslogd"),
+    );
+    let pid = rsyslog.0.id();
+    let (mut last, mut last_change) = (0, Instant::now());
+    let (complete, seen) = loop {
+        std::thread::sleep(POLL * 10);
+        let seen = kafka_messages(&consumer, KAFKA_TOPIC);
+        if seen >= lines {
+            break (true, seen);
+        }
+        if seen != last {
+            (last, last_change) = (seen, Instant::now());
+        }
+        if last_change.elapsed() > STALL {
+            break (false, seen);
+        }
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = stat_pair(pid, 14) as f64 / tck;
+    drop(rsyslog);
+    Some(Run {
+        name: "rsyslogd (imfile → omkafka, mock cluster)".into(),
+        secs,
+        cpu,
+        lines_out: seen,
+        note: format!(
+            "{}no parsing or redaction; acks=all, idempotent, lz4; messages counted by the topic's watermarks",
+            if complete { "" } else { "STALLED; " }
+        ),
+    })
+}
+
 fn main() {
     if !Path::new(RSYSLOGD).exists() {
         eprintln!(
@@ -602,7 +700,7 @@ fn main() {
         // other core; only the agent is pinned.
         let cluster = MockCluster::new(1).expect("kafka mock cluster");
         cluster
-            .create_topic(KAFKA_TOPIC, 4, 1)
+            .create_topic(KAFKA_TOPIC, KAFKA_PARTITIONS, 1)
             .expect("kafka mock topic");
         let brokers = cluster.bootstrap_servers();
         run_ours(
@@ -614,10 +712,14 @@ fn main() {
         )
     };
 
+    let rsyslog_kafka = run_rsyslog_kafka(dir.path(), &input, lines, tck);
+
     println!("agent and peers pinned to one core (taskset -c 0); CLK_TCK {tck}");
     println!("| | wall s | MiB/s | CPU-s | MiB per CPU-s | lines out | notes |");
     println!("|---|---:|---:|---:|---:|---:|---|");
-    for r in [&cat, &ours, &file, &kafka, &rsyslog] {
+    let mut rows = vec![&cat, &ours, &file, &kafka, &rsyslog];
+    rows.extend(rsyslog_kafka.as_ref());
+    for r in rows {
         println!(
             "| {} | {:.2} | {:.1} | {:.2} | {:.1} | {} | {} |",
             r.name,
@@ -645,6 +747,13 @@ fn main() {
         rsyslog.secs / file.secs,
         rsyslog.secs / kafka.secs
     );
+    if let Some(rk) = &rsyslog_kafka {
+        println!(
+            "kafka sink / rsyslog omkafka (same mock cluster settings): {:.2}x MiB/s, {:.2}x CPU-s",
+            rk.secs / kafka.secs,
+            kafka.cpu / rk.cpu.max(1e-9)
+        );
+    }
     println!(
         "target ≥ 150 MiB/s (blackhole): {}; ahead of rsyslog: {}",
         if ours_rate >= 150.0 { "met" } else { "MISSED" },
@@ -656,7 +765,9 @@ fn main() {
     );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average after: {}", load.trim());
-    let short: Vec<&str> = [&ours, &file, &kafka, &rsyslog]
+    let mut delivered = vec![&ours, &file, &kafka, &rsyslog];
+    delivered.extend(rsyslog_kafka.as_ref());
+    let short: Vec<&str> = delivered
         .iter()
         .filter(|r| r.lines_out != lines)
         .map(|r| r.name.as_str())
