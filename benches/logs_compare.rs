@@ -25,6 +25,10 @@
 //!      idempotent producer, lz4).
 //! 4. `taskset -c 0 rsyslogd -n` with `imfile` → `omfile` (raw `%msg%`
 //!    template), until its output holds every line.
+//! 5. With Debian's `rsyslog-kafka`: `rsyslogd` with `imfile` → `omkafka`
+//!    to a fresh mock cluster (acks=all, idempotence, lz4, as our sink),
+//!    until the topic's high watermarks add up to every line: the Kafka
+//!    pipeline's peer. Skipped, with a note, when the module is missing.
 //!
 //! Inputs and outputs live in one temporary directory, under `/dev/shm`
 //! when it exists (so neither side waits on a disk: the file sink fsyncs
@@ -33,7 +37,7 @@
 //! `/proc/<pid>/stat`; for `cat`, the reaped child's) and the ratios.
 //!
 //! Run: `cargo bench --bench logs_compare` (needs `rsyslogd`:
-//! `apt-get install -y rsyslog`; a quick run: `LOGS_COMPARE_MIB=128`;
+//! `apt-get install -y rsyslog rsyslog-kafka`; a quick run: `LOGS_COMPARE_MIB=128`;
 //! `LOGS_COMPARE_WRITE_INPUT=path` only writes the input file, for
 //! profiling by hand).
 //! Exits non-zero when rsyslog is missing or a side did not deliver every
