@@ -494,6 +494,40 @@ fn run_ours(dir: &Path, input: &Path, lines: u64, tck: f64, dest: Dest<'_>) -> R
     }
 }
 
+/// `rsyslogd -n -f conf`, pinned to core 0.
+fn spawn_rsyslog(conf: &Path, pidfile: &Path) -> Proc {
+    Proc(
+        Command::new("taskset")
+            .args(["-c", "0", RSYSLOGD, "-n", "-f"])
+            .arg(conf)
+            .arg("-i")
+            .arg(pidfile)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn rsyslogd"),
+    )
+}
+
+/// Polls `progress` every `every` until it reaches `target` (true) or
+/// stops moving for [`STALL`] (false); also returns the last value.
+fn wait_for(target: u64, every: Duration, mut progress: impl FnMut() -> u64) -> (bool, u64) {
+    let (mut last, mut last_change) = (0, Instant::now());
+    loop {
+        std::thread::sleep(every);
+        let now = progress();
+        if now >= target {
+            return (true, now);
+        }
+        if now != last {
+            (last, last_change) = (now, Instant::now());
+        }
+        if last_change.elapsed() > STALL {
+            return (false, now);
+        }
+    }
+}
+
 fn run_rsyslog(dir: &Path, input: &Path, bytes: u64, tck: f64) -> Run {
     let work = dir.join("rsyslog-work");
     std::fs::create_dir_all(&work).expect("rsyslog work dir");
@@ -514,32 +548,9 @@ fn run_rsyslog(dir: &Path, input: &Path, bytes: u64, tck: f64) -> Run {
     )
     .expect("write rsyslog config");
     let t0 = Instant::now();
-    let rsyslog = Proc(
-        Command::new("taskset")
-            .args(["-c", "0", RSYSLOGD, "-n", "-f"])
-            .arg(&conf)
-            .arg("-i")
-            .arg(dir.join("rsyslog.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn rsyslogd"),
-    );
+    let rsyslog = spawn_rsyslog(&conf, &dir.join("rsyslog.pid"));
     let pid = rsyslog.0.id();
-    let (mut last, mut last_change) = (0, Instant::now());
-    let complete = loop {
-        std::thread::sleep(POLL);
-        let size = file_size(&out);
-        if size >= bytes {
-            break true;
-        }
-        if size != last {
-            (last, last_change) = (size, Instant::now());
-        }
-        if last_change.elapsed() > STALL {
-            break false;
-        }
-    };
+    let (complete, _) = wait_for(bytes, POLL, || file_size(&out));
     let secs = t0.elapsed().as_secs_f64();
     let cpu = stat_pair(pid, 14) as f64 / tck;
     drop(rsyslog);
@@ -615,32 +626,10 @@ fn run_rsyslog_kafka(dir: &Path, input: &Path, lines: u64, tck: f64) -> Option<R
     )
     .expect("write rsyslog config");
     let t0 = Instant::now();
-    let rsyslog = Proc(
-        Command::new("taskset")
-            .args(["-c", "0", RSYSLOGD, "-n", "-f"])
-            .arg(&conf)
-            .arg("-i")
-            .arg(dir.join("rsyslog-kafka.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn rsyslogd"),
-    );
+    let rsyslog = spawn_rsyslog(&conf, &dir.join("rsyslog-kafka.pid"));
     let pid = rsyslog.0.id();
-    let (mut last, mut last_change) = (0, Instant::now());
-    let (complete, seen) = loop {
-        std::thread::sleep(POLL * 10);
-        let seen = kafka_messages(&consumer, KAFKA_TOPIC);
-        if seen >= lines {
-            break (true, seen);
-        }
-        if seen != last {
-            (last, last_change) = (seen, Instant::now());
-        }
-        if last_change.elapsed() > STALL {
-            break (false, seen);
-        }
-    };
+    // Watermark queries cost a round trip each: poll less often.
+    let (complete, seen) = wait_for(lines, POLL * 10, || kafka_messages(&consumer, KAFKA_TOPIC));
     let secs = t0.elapsed().as_secs_f64();
     let cpu = stat_pair(pid, 14) as f64 / tck;
     drop(rsyslog);

@@ -229,13 +229,7 @@ mod tests {
         use crate::gate::tests::PIECES;
         use crate::scan::Scanner;
         let r = crate::Redactor::with_defaults().unwrap();
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::gate::tests::xorshift(0x2545_f491_4f6c_dd1d);
         let (mut hits, mut n) = (0, 0);
         while n < 40_000 {
             let (kn, vn) = (1 + next() % 4, 1 + next() % 14);

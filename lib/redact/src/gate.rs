@@ -620,6 +620,17 @@ pub(crate) mod tests {
     }
 
     /// Pieces near every shape, for random strings.
+    /// A deterministic xorshift64 stream for the randomized tests.
+    pub(crate) fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     pub(crate) const PIECES: &[&str] = &[
         "4111",
         "1",
@@ -701,13 +712,7 @@ pub(crate) mod tests {
     fn never_misses_what_the_set_matches() {
         let r = crate::Redactor::with_defaults().unwrap();
         let g = r.quick.as_ref().expect("the default rules have a gate");
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let (mut hits, mut n) = (0, 0);
         while n < 60_000 {
             let len = 1 + next() % 14;
