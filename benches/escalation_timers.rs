@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use watchfire_dispatch::{Dispatcher, Origin, Outgoing, PostableAlert, Table};
 use watchfire_router::dispatch::build::dispatch_config;
-use watchfire_router::dispatch::persister::Persister;
+use watchfire_router::dispatch::persister::{self, Persister};
 use watchfire_router::dispatch::service::{
     Deliverer, DeliveryFuture, DispatchService, Outcome, ServiceObserver,
 };
@@ -92,7 +92,8 @@ fn main() {
         let am = watchfire_amconfig::load_str(AM_YML, "<bench>").expect("bench config");
         let tables: Vec<&'static str> = Table::ALL.iter().map(|t| t.name()).collect();
         let store = DispatchStore::open(&dir.path().join("dispatch.redb"), &tables).expect("store");
-        let persister = Persister::start(store, Box::new(|_| {}));
+        let (_, log) = persister::load(&store).expect("load dispatch state");
+        let persister = Persister::start(store, log, Box::new(|_| {}));
         let rec = Arc::new(Recorder::default());
         let svc = DispatchService::new(
             Dispatcher::new(dispatch_config(&am, "http://bench")),

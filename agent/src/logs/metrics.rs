@@ -205,12 +205,6 @@ impl LogMetrics {
         self.lines_dropped.with_label_values(&[reason]).inc();
     }
 
-    /// Counts one record under `level` (normalised to [`LEVELS`]) and
-    /// `service` (capped at [`MAX_SERVICES`] distinct values).
-    pub fn message(&self, level: &str, service: Option<&str>) {
-        self.messages_n(level, service, 1);
-    }
-
     /// Adds a batch's [`MessageTally`] to `log_messages_total` (one lock
     /// and one series lookup per distinct level and service, not per
     /// record) and empties it.

@@ -21,8 +21,6 @@
 //! own pass ([`LevelFields`]), they are counted per batch
 //! ([`MessageTally`]), and the output line is written directly.
 
-use std::cell::RefCell;
-
 use watchfire_redact::{Redactor, Stats};
 
 use crate::logs::format;
@@ -124,8 +122,14 @@ pub fn record(
     match &entry.time {
         Some(t) => push_json_string(&mut out, t),
         None => out.push_str(scratch.now.get_or_insert_with(|| {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
             let mut json = String::new();
-            NOW.with(|n| push_json_string(&mut json, n.borrow_mut().get()));
+            push_json_string(
+                &mut json,
+                &watchfire_promql::civil::format_rfc3339_millis(ms),
+            );
             json
         })),
     }
@@ -159,36 +163,6 @@ pub fn record(
     }
     out.push('}');
     Some(out)
-}
-
-/// The current time as RFC 3339 with milliseconds, formatted at most once
-/// per millisecond (records without a runtime timestamp get the time they
-/// were processed).
-struct Now {
-    ms: i64,
-    text: String,
-}
-
-impl Now {
-    fn get(&mut self) -> &str {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        if ms != self.ms || self.text.is_empty() {
-            self.ms = ms;
-            self.text = watchfire_promql::civil::format_rfc3339_millis(ms);
-        }
-        &self.text
-    }
-}
-
-thread_local! {
-    static NOW: RefCell<Now> = const {
-        RefCell::new(Now {
-            ms: 0,
-            text: String::new(),
-        })
-    };
 }
 
 /// Appends `s` as a JSON string (RFC 8259 escapes; the same output as

@@ -431,7 +431,7 @@ impl Redactor {
     /// Whether any text rule may match in `s` (the prefilter alone: a
     /// necessary condition). `false` means `s` certainly stays as it is.
     pub(crate) fn text_may_match(&self, s: &str) -> bool {
-        self.set_may_match(s) || (!self.run_rules.is_empty() && has_base64_run(s))
+        self.set_may_match(s) || (self.has_run_rules() && has_base64_run(s))
     }
 
     /// The set alone, for tests of the gate.
@@ -502,7 +502,7 @@ impl Redactor {
     pub(crate) fn text_inner<'a>(&self, s: &'a str, tally: &mut Vec<usize>) -> Cow<'a, str> {
         // `is_match` first: it stops early and allocates nothing, and most
         // strings have no hit at all.
-        let run = !self.run_rules.is_empty() && has_base64_run(s);
+        let run = self.has_run_rules() && has_base64_run(s);
         if !run && !self.set_may_match(s) {
             return Cow::Borrowed(s);
         }

@@ -31,19 +31,6 @@ pub(crate) struct Stop;
 
 type R<T> = Result<T, Stop>;
 
-/// Bytes that end the plain part of a JSON string: `"`, `\`, controls.
-const STR_SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
 /// Bytes inside a string, with the gate: 0 plain, 1 ends the plain part
 /// (`"`, `\\`, controls), 2 a gate trigger (`@ + : . =`, space, and every
 /// byte outside ASCII).
@@ -391,7 +378,7 @@ impl<'a> Scanner<'a> {
         let mut i = start + 1;
         let mut escaped = false;
         loop {
-            while i < b.len() && !STR_SPECIAL[usize::from(b[i])] {
+            while i < b.len() && STR_GATED[usize::from(b[i])] != 1 {
                 i += 1;
             }
             match b.get(i) {
@@ -463,9 +450,7 @@ impl<'a> Scanner<'a> {
         if !escaped {
             return Ok(Cow::Borrowed(&s[start + 1..end - 1]));
         }
-        serde_json::from_str::<String>(&s[start..end])
-            .map(Cow::Owned)
-            .map_err(|_| Stop)
+        crate::json::decode(&s[start..end]).map_err(|_| Stop)
     }
 
     /// Whether a whole-line mark lies in `start..end` (strings are
@@ -538,20 +523,7 @@ impl<'a> Scanner<'a> {
             return Ok(());
         }
         let text = self.text(start, end, escaped)?;
-        let json = match self.b.get(start + 1) {
-            // Embedded JSON starts with a bracket or whitespace.
-            Some(c)
-                if !escaped
-                    && c.is_ascii()
-                    && !c.is_ascii_whitespace()
-                    && *c != b'{'
-                    && *c != b'[' =>
-            {
-                false
-            }
-            _ => looks_like_json(&text),
-        };
-        if json {
+        if looks_like_json(&text) {
             return Err(Stop);
         }
         if self.may_match(r, &text, start, end, escaped, hit) {

@@ -6,7 +6,6 @@
 use crate::funcs::{Param, Sig};
 use crate::value::{Time, Value};
 use watchfire_promql::civil::{civil_from_days, day_of_year, weekday};
-use watchfire_promql::duration::DurationError;
 
 const MONTHS: [&str; 12] = [
     "January",
@@ -163,9 +162,7 @@ pub(crate) fn format_time(t: &Time, layout: &str) -> String {
 pub(crate) use watchfire_promql::duration::go_duration_string as duration_string;
 
 /// Prometheus `model.ParseDuration`; returns nanoseconds.
-pub(crate) fn parse_prom_duration(s: &str) -> Result<i64, DurationError> {
-    watchfire_promql::duration::parse_duration_ns(s)
-}
+pub(crate) use watchfire_promql::duration::parse_duration_ns as parse_prom_duration;
 
 /// Why a method call on a time or duration value failed (Go's text; the
 /// executor adds `error calling NAME: `).

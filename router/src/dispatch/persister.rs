@@ -16,6 +16,7 @@
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
+use watchfire_alertmodel::Alert;
 use watchfire_dispatch::{Changes, Record, Table};
 
 use super::alertlog::{AlertLog, LogError, Op};
@@ -67,12 +68,13 @@ pub struct CommitStats {
 pub type CommitObserver = Box<dyn Fn(CommitStats) + Send>;
 
 impl Persister {
-    /// Starts the commit thread.
-    pub fn start(store: DispatchStore, observe: CommitObserver) -> Persister {
+    /// Starts the commit thread on `store`, whose alert log `log` indexes
+    /// (both from [`load`]).
+    pub fn start(store: DispatchStore, log: AlertLog, observe: CommitObserver) -> Persister {
         let (tx, rx) = mpsc::channel::<Job>();
         let spawned = std::thread::Builder::new()
             .name("dispatch-persist".into())
-            .spawn(move || commit_loop(store, rx, observe));
+            .spawn(move || commit_loop(store, log, rx, observe));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the dispatch persister thread");
         }
@@ -135,8 +137,12 @@ fn to_changes(ch: Changes, ops: &mut Vec<Op>, out: &mut Vec<Change>) -> Result<(
     Ok(())
 }
 
-fn commit_loop(store: DispatchStore, rx: mpsc::Receiver<Job>, observe: CommitObserver) {
-    let mut log = reload_log(&store);
+fn commit_loop(
+    store: DispatchStore,
+    mut log: AlertLog,
+    rx: mpsc::Receiver<Job>,
+    observe: CommitObserver,
+) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while let Ok(j) = rx.try_recv() {
@@ -216,42 +222,51 @@ fn legacy_alerts(store: &DispatchStore) -> Result<Vec<(String, Option<Record>)>,
     Ok(out)
 }
 
-/// The alert log's index, rebuilt from the table. Also moves alerts left
-/// in the old per-alert table into the log, and drops rows that replay
-/// shows are garbage.
-fn reload_log(store: &DispatchStore) -> AlertLog {
-    let rebuilt = (|| -> Result<AlertLog, CommitError> {
-        let store_err = |e| CommitError::Store(Arc::new(e));
-        let legacy = legacy_alerts(store).map_err(store_err)?;
+/// Readies the alert log: moves alerts left in the per-alert table of
+/// earlier versions into it and drops rows that replay shows are
+/// garbage. Returns the index and the live alerts.
+fn open_log(store: &DispatchStore) -> Result<(AlertLog, Vec<Arc<Alert>>), CommitError> {
+    let store_err = |e| CommitError::Store(Arc::new(e));
+    let replay = || -> Result<_, CommitError> {
         let rows = store.load_log().map_err(store_err)?;
-        let (mut log, _, drop) = AlertLog::replay(rows, |e| {
+        Ok(AlertLog::replay(rows, |e| {
             tracing::error!(error = %e, "skipping an unreadable alert log row");
-        });
-        let mut changes: Vec<Change> = drop
-            .into_iter()
-            .map(|seq| Change::DeleteLog { seq })
-            .collect();
-        if !legacy.is_empty() {
-            let mut ops = Vec::new();
-            for (key, r) in legacy {
-                if let Some(Record::Alert(a)) = r {
-                    ops.push(Op::Put(a));
-                }
-                changes.push(Change::Delete {
-                    table: Table::Alert.name(),
-                    key,
-                });
-            }
-            let w = log
-                .append(ops, |seq| read_row(store, seq))
-                .map_err(|e| CommitError::Log(Arc::new(e)))?;
-            push_log(w, &mut changes);
-        }
+        }))
+    };
+    let legacy = legacy_alerts(store).map_err(store_err)?;
+    let (mut log, live, drop) = replay()?;
+    let mut changes: Vec<Change> = drop
+        .into_iter()
+        .map(|seq| Change::DeleteLog { seq })
+        .collect();
+    if legacy.is_empty() {
         store.apply(&changes).map_err(store_err)?;
-        Ok(log)
-    })();
-    match rebuilt {
-        Ok(log) => log,
+        return Ok((log, live));
+    }
+    let mut ops = Vec::new();
+    for (key, r) in legacy {
+        if let Some(Record::Alert(a)) = r {
+            ops.push(Op::Put(a));
+        }
+        changes.push(Change::Delete {
+            table: Table::Alert.name(),
+            key,
+        });
+    }
+    let w = log
+        .append(ops, |seq| read_row(store, seq))
+        .map_err(|e| CommitError::Log(Arc::new(e)))?;
+    push_log(w, &mut changes);
+    store.apply(&changes).map_err(store_err)?;
+    // Once, on the first start after an upgrade: read the migrated log.
+    let (log, live, _) = replay()?;
+    Ok((log, live))
+}
+
+/// The alert log's index, rebuilt from the table after a failed commit.
+fn reload_log(store: &DispatchStore) -> AlertLog {
+    match open_log(store) {
+        Ok((log, _)) => log,
         Err(e) => {
             // Write after any row that could exist, and record every
             // delete, since the index cannot tell which alerts are
@@ -272,11 +287,20 @@ pub fn decode(bytes: &[u8]) -> Result<Record, postcard::Error> {
     postcard::from_bytes(bytes)
 }
 
-/// Reads every dispatch record back (start-up).
-pub fn load_records(store: &DispatchStore) -> Result<Vec<Record>, StoreError> {
+/// Reads every dispatch record back (start-up), after readying the alert
+/// log; also returns the log's index for [`Persister::start`].
+pub fn load(store: &DispatchStore) -> Result<(Vec<Record>, AlertLog), CommitError> {
+    let (log, live) = open_log(store)?;
     let mut out = Vec::new();
-    for t in watchfire_dispatch::Table::ALL {
-        for (key, bytes) in store.load(t.name())? {
+    for t in Table::ALL {
+        if t == Table::Alert {
+            // Alerts are in the log (`open_log` emptied the old table).
+            continue;
+        }
+        let rows = store
+            .load(t.name())
+            .map_err(|e| CommitError::Store(Arc::new(e)))?;
+        for (key, bytes) in rows {
             match decode(&bytes) {
                 Ok(r) => out.push(r),
                 Err(e) => {
@@ -285,13 +309,8 @@ pub fn load_records(store: &DispatchStore) -> Result<Vec<Record>, StoreError> {
             }
         }
     }
-    // The alert log after any per-alert rows of earlier versions: newer
-    // versions of the same alert come later, and later ones win.
-    let (_, live, _) = AlertLog::replay(store.load_log()?, |e| {
-        tracing::error!(error = %e, "skipping an unreadable alert log row");
-    });
     out.extend(live.into_iter().map(Record::Alert));
-    Ok(out)
+    Ok((out, log))
 }
 
 #[cfg(test)]
@@ -436,7 +455,7 @@ escalation_policies:
         let log = reload_log(&store);
         assert_eq!(log.live(), 2);
         assert!(store.load(table).unwrap().is_empty(), "old rows left");
-        let mut got = load_records(&store).unwrap();
+        let mut got = load(&store).unwrap().0;
         got.sort_by_key(|r| r.key());
         let mut want = vec![a2, b];
         want.sort_by_key(|r| r.key());
@@ -483,8 +502,9 @@ escalation_policies:
         }
         assert!(reads > 10, "compaction ran {reads} times");
         assert_eq!(store.load_log().unwrap().len(), log.rows());
-        let got: std::collections::BTreeMap<String, i64> = load_records(&store)
+        let got: std::collections::BTreeMap<String, i64> = load(&store)
             .unwrap()
+            .0
             .into_iter()
             .map(|r| match r {
                 Record::Alert(a) => (a.labels.get("alertname").unwrap().to_string(), a.updated_at),
@@ -505,10 +525,9 @@ escalation_policies:
             .collect();
         let path = dir.path().join("d.redb");
         let mut core = busy_core();
-        let p = Persister::start(
-            DispatchStore::open(&path, &names).unwrap(),
-            Box::new(|_| {}),
-        );
+        let store = DispatchStore::open(&path, &names).unwrap();
+        let (_, log) = load(&store).unwrap();
+        let p = Persister::start(store, log, Box::new(|_| {}));
         p.queue(core.take_changes(), Vec::new())
             .await
             .unwrap()
@@ -523,7 +542,7 @@ escalation_policies:
                 Err(_) => std::thread::yield_now(),
             }
         };
-        let mut got = load_records(&store).unwrap();
+        let mut got = load(&store).unwrap().0;
         let key = |r: &Record| (r.table(), r.key());
         want.sort_by_key(key);
         got.sort_by_key(key);

@@ -14,7 +14,7 @@ use super::api::{ApiState, LoadedConfig};
 use super::build::{dispatch_config, DEFAULT_AM_CONFIG};
 use super::deliver::{Notifiers, SLACK_TABLE};
 use super::metrics::DispatchMetrics;
-use super::persister::{load_records, Persister};
+use super::persister::{load, CommitError, Persister};
 use super::service::{Clock, DispatchService};
 use super::store::DispatchStore;
 use crate::config::Config;
@@ -34,6 +34,8 @@ pub enum DispatchStartError {
     EmptyToken { path: String },
     #[error("{0}")]
     Store(#[from] super::store::StoreError),
+    #[error("reading dispatch state: {0}")]
+    Load(#[from] CommitError),
     #[error("restoring dispatch state: {0}")]
     Restore(#[from] watchfire_dispatch::RestoreError),
     #[error("notifiers: {0}")]
@@ -110,7 +112,7 @@ pub fn start(
     let mut tables: Vec<&'static str> = Table::ALL.iter().map(|t| t.name()).collect();
     tables.push(SLACK_TABLE);
     let store = DispatchStore::open(&cfg.dispatch.state_path, &tables)?;
-    let records = load_records(&store)?;
+    let (records, log) = load(&store)?;
     let slack_refs = store.load(SLACK_TABLE)?;
     let now = clock();
     let n_records = records.len();
@@ -118,7 +120,7 @@ pub fn start(
     let notifiers =
         Arc::new(Notifiers::build(&am, registry).map_err(DispatchStartError::Notifiers)?);
     notifiers.restore_slack(&slack_refs);
-    let persister = Persister::start(store, metrics.commit_observer());
+    let persister = Persister::start(store, log, metrics.commit_observer());
     let service = DispatchService::new(
         core,
         persister,

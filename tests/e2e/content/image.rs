@@ -10,7 +10,7 @@
 //! left out by `.dockerignore`, and the Rust image is not older than the
 //! workspace's `rust-version`.
 
-use std::path::Path;
+use super::*;
 
 /// One `FROM` section: its image, its `AS` name and its instructions
 /// (continuation lines joined).
@@ -198,13 +198,9 @@ fn problems(text: &str, repo: &Path, ignore: &str, bin: &str, rust_version: &str
     out
 }
 
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
 #[test]
 fn dockerfile_is_multi_stage_non_root_and_matches_the_repository() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = &repo();
     let cargo = read(&root.join("Cargo.toml"));
     let rust_version = cargo
         .lines()

@@ -177,8 +177,6 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-impl std::error::Error for Mismatch {}
-
 /// Compares two sides' logs.
 pub fn compare(a: &Log, b: &Log) -> Result<Stats, Mismatch> {
     let mut st = Stats::default();
