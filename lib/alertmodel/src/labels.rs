@@ -69,6 +69,26 @@ impl LabelSet {
         LabelSet::from_sorted(&out)
     }
 
+    /// Builds a set from borrowed pairs in any order, reusing the caller's
+    /// vector (a parser's scratch space): sorts it in place, stably, and for
+    /// a repeated name keeps the last value, as [`FromIterator`] does.
+    pub fn from_unsorted(pairs: &mut Vec<(&str, &str)>) -> LabelSet {
+        if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            let mut w = 0;
+            for r in 0..pairs.len() {
+                if w > 0 && pairs[w - 1].0 == pairs[r].0 {
+                    pairs[w - 1] = pairs[r];
+                } else {
+                    pairs[w] = pairs[r];
+                    w += 1;
+                }
+            }
+            pairs.truncate(w);
+        }
+        LabelSet::from_sorted(pairs)
+    }
+
     /// How many labels.
     pub fn len(&self) -> usize {
         self.ends.len() / 2
@@ -366,13 +386,18 @@ fn add(mut h: u64, bytes: &[u8]) -> u64 {
 /// The fingerprint Alertmanager (prometheus/common `model.LabelSet`)
 /// gives a label set: FNV-1a 64 over `name 0xff value 0xff` in name order.
 /// The empty set hashes to the FNV offset basis.
+///
+/// Every name and value ends at an offset in `ends` and is followed by the
+/// separator, so this walks the one buffer segment by segment.
 pub fn fingerprint(labels: &LabelSet) -> u64 {
+    let buf = labels.buf.as_bytes();
     let mut h = OFFSET64;
-    for (k, v) in labels {
-        h = add(h, k.as_bytes());
-        h = add(h, &[SEPARATOR]);
-        h = add(h, v.as_bytes());
-        h = add(h, &[SEPARATOR]);
+    let mut start = 0;
+    for &end in labels.ends.iter() {
+        let end = end as usize;
+        h = add(h, buf.get(start..end).unwrap_or_default());
+        h = (h ^ u64::from(SEPARATOR)).wrapping_mul(PRIME64);
+        start = end;
     }
     h
 }
@@ -449,6 +474,19 @@ mod tests {
             l.extend([("job", "new"), ("c", "3")]);
             m.extend([("job".into(), "new".into()), ("c".into(), "3".into())]);
         });
+        for pairs in [
+            &[("b", "1"), ("a", "2"), ("b", "3"), ("c", "4"), ("a", "5")][..],
+            &[("a", "1"), ("b", "2")][..],
+            &[][..],
+            &[("z", "1"), ("z", "2"), ("z", "3")][..],
+        ] {
+            let want: LabelSet = pairs.iter().copied().collect();
+            assert_eq!(
+                LabelSet::from_unsorted(&mut pairs.to_vec()),
+                want,
+                "{pairs:?}"
+            );
+        }
         // Repeated names: the last one wins, as when collecting a map.
         let dup: LabelSet = [("a", "1"), ("b", "2"), ("a", "3")].into_iter().collect();
         assert_eq!(dup.get("a"), Some("3"));
