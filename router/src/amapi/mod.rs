@@ -2,4 +2,5 @@
 //! conversion to the alert model. The HTTP handlers that serve them live
 //! with the rest of the router's server.
 
+pub mod fastpost;
 pub mod wire;

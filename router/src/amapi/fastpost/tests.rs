@@ -1,0 +1,361 @@
+//! Differential tests: the fast path against the serde path it stands in
+//! for, on crafted bodies and on ~20k generated and mutated ones.
+
+use watchfire_dispatch::PostableAlert;
+
+use super::parse_alerts;
+use crate::amapi::wire;
+
+/// The serde path exactly as `post_alerts` runs it (errors as text).
+fn serde_path(body: &[u8]) -> Result<Vec<PostableAlert>, String> {
+    let wire: Vec<wire::PostableAlert> =
+        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let mut alerts = Vec::with_capacity(wire.len());
+    for (i, w) in wire.into_iter().enumerate() {
+        let a = w.into_alert().map_err(|e| format!("alert {i}: {e}"))?;
+        alerts.push(PostableAlert {
+            labels: a.labels,
+            annotations: a.annotations,
+            starts_at: (a.starts_at != 0).then_some(a.starts_at),
+            ends_at: (a.ends_at != 0).then_some(a.ends_at),
+            generator_url: a.generator_url,
+        });
+    }
+    Ok(alerts)
+}
+
+/// What the fast path must do with a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// Take it (`Some`), equal to the serde path's (successful) result.
+    Fast,
+    /// Leave it to serde (`None`).
+    Fallback,
+    /// Either; `Some` must still equal serde's result.
+    Any,
+}
+
+/// The one check: `Some` always equals a successful serde decode; `want`
+/// says whether `Some` or `None` is required. Returns whether it was taken.
+fn check(body: &[u8], want: Want) -> bool {
+    let fast = parse_alerts(body);
+    let shown = String::from_utf8_lossy(body);
+    if let Some(fast) = &fast {
+        match serde_path(body) {
+            Ok(slow) => assert_eq!(fast, &slow, "fast path differs on {shown}"),
+            Err(e) => panic!("fast path took a body serde rejects ({e}): {shown}"),
+        }
+    }
+    match want {
+        Want::Fast => assert!(fast.is_some(), "fast path fell back on {shown}"),
+        Want::Fallback => assert!(fast.is_none(), "fast path took {shown}"),
+        Want::Any => {}
+    }
+    fast.is_some()
+}
+
+/// The benchmark's body (benches/am_compare.rs `batch_json`).
+fn batch_json(start: usize, n: usize) -> String {
+    let mut s = String::from("[");
+    for i in start..start + n {
+        if i > start {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{{\"labels\":{{\"alertname\":\"Load{}\",\"instance\":\"host-{i}\",\"job\":\"bench\",\"severity\":\"low\"}},\
+             \"annotations\":{{\"summary\":\"load test alert {i}\"}},\"generatorURL\":\"http://bench/{i}\"}}",
+            i % 50
+        ));
+    }
+    s.push(']');
+    s
+}
+
+#[test]
+fn crafted_bodies() {
+    use Want::*;
+    let table: &[(&[u8], Want)] = &[
+        // Taken.
+        (b"[]", Fast),
+        (b" \t\r\n[ \n ]\r\n ", Fast),
+        (br#"[{"labels":{}}]"#, Fast),
+        (br#"[{"labels":{"a":"1"}}]"#, Fast),
+        (
+            b" [ { \"labels\" : { \"b\" : \"2\" , \"a\" : \"1\" } , \"annotations\" :\t{ } ,\n\"generatorURL\"\r:\"x\" } , {\"labels\":{\"c\":\"\"}} ] ",
+            Fast,
+        ),
+        (br#"[{"labels":{"a":"1","a":"2","b":"3","a":"4"}}]"#, Fast),
+        (br#"[{"labels":{"a":""},"annotations":{"s":"","s":"t"}}]"#, Fast),
+        (
+            br#"[{"labels":{"a":"1"},"annotations":null,"startsAt":null,"endsAt":null,"generatorURL":null}]"#,
+            Fast,
+        ),
+        (
+            br#"[{"endsAt":"2024-01-02T03:04:05.678Z","labels":{"a":"1"},"startsAt":"2024-01-02T03:04:05+02:00"}]"#,
+            Fast,
+        ),
+        (br#"[{"labels":{"a":"1"},"startsAt":"","endsAt":""}]"#, Fast),
+        (
+            br#"[{"labels":{"a":"1"},"startsAt":"0001-01-01T00:00:00.000Z","endsAt":"0001-01-01T00:00:00Z"}]"#,
+            Fast,
+        ),
+        ("[{\"labels\":{\"é\":\"日本語\",\"a\":\"😀\"},\"annotations\":{\"ü\":\"ö\"}}]".as_bytes(), Fast),
+        (br#"[{"labels":{"a":"1"}},{"labels":{"a":"1"}}]"#, Fast),
+        (br#"[{"labels":{"a":"/\/"}}]"#, Fallback),
+        // Escapes and control characters: serde decodes them.
+        (br#"[{"labels":{"a":"x\"y"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\u00e9"}}]"#, Fallback),
+        (br#"[{"labels":{"a\n":"1"}}]"#, Fallback),
+        (br#"[{"generatorURL":"a\/b","labels":{}}]"#, Fallback),
+        (b"[{\"labels\":{\"a\":\"x\ty\"}}]", Fallback),
+        (b"[{\"labels\":{\"a\":\"x\x01y\"}}]", Fallback),
+        (b"[{\"labels\":{\"a\":\"x\x7fy\"}}]", Fast),
+        // Unknown keys (serde ignores them), nested values, numbers.
+        (br#"[{"labels":{"a":"1"},"status":"firing"}]"#, Fallback),
+        (br#"[{"labels":{"a":"1"},"x":{"y":[1,2,{"z":null}]}}]"#, Fallback),
+        (br#"[{"labels":{"a":"1"},"Labels":{}}]"#, Fallback),
+        (br#"[{"labels":{"a":1}}]"#, Fallback),
+        (br#"[{"labels":{"a":"1"},"startsAt":1}]"#, Fallback),
+        (br#"[{"labels":{"a":true}}]"#, Fallback),
+        (br#"[{"labels":{"a":null}}]"#, Fallback),
+        (br#"[{"labels":{"a":["1"]}}]"#, Fallback),
+        (br#"[{"labels":null}]"#, Fallback),
+        (br#"[{"labels":[]}]"#, Fallback),
+        (br#"[{"labels":{},"annotations":"x"}]"#, Fallback),
+        (br#"[{"labels":{},"generatorURL":{}}]"#, Fallback),
+        (br#"[{"labels":{},"generatorURL":nul}]"#, Fallback),
+        (br#"[{"labels":{},"generatorURL":nullx}]"#, Fallback),
+        (br#"[{"labels":{},"generatorURL":false}]"#, Fallback),
+        (br#"[1]"#, Fallback),
+        (br#"[null]"#, Fallback),
+        // Missing or repeated alert keys.
+        (br#"[{}]"#, Fallback),
+        (br#"[{"annotations":{"a":"1"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"1"},"labels":{"b":"2"}}]"#, Fallback),
+        (br#"[{"labels":{},"endsAt":null,"endsAt":null}]"#, Fallback),
+        (br#"[{"labels":{},"annotations":null,"annotations":{}}]"#, Fallback),
+        // Times parse_time rejects.
+        (br#"[{"labels":{"a":"1"},"startsAt":"yesterday"}]"#, Fallback),
+        (br#"[{"labels":{"a":"1"},"endsAt":"2024-13-01T00:00:00Z"}]"#, Fallback),
+        // Broken structure.
+        (b"", Fallback),
+        (b"   ", Fallback),
+        (b"[", Fallback),
+        (br#"[{"labels":{"a":"1"}}"#, Fallback),
+        (br#"[{"labels":{"a":"1"}"#, Fallback),
+        (br#"[{"labels":{"a":"1""#, Fallback),
+        (br#"[{"labels":{"a":"#, Fallback),
+        (br#"[{"labels":{"a""#, Fallback),
+        (br#"[{"labels":{"a":"1",}}]"#, Fallback),
+        (br#"[{"labels":{"a":"1"},}]"#, Fallback),
+        (br#"[{"labels":{"a":"1"}},]"#, Fallback),
+        (br#"[,]"#, Fallback),
+        (br#"[{"labels":{"a" "1"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"1" "b":"2"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"1"}} {"labels":{}}]"#, Fallback),
+        (br#"[]]"#, Fallback),
+        (br#"[] []"#, Fallback),
+        (br#"[]x"#, Fallback),
+        (b"[]\x0c", Fallback),
+        (b"\x0c[]", Fallback),
+        (b"[\x00]", Fallback),
+        // Not an array.
+        (br#"{"labels":{"a":"1"}}"#, Fallback),
+        (br#""[]""#, Fallback),
+        (b"null", Fallback),
+        (b"42", Fallback),
+        // Invalid UTF-8 (in a string, between tokens, a lone surrogate).
+        (b"[{\"labels\":{\"a\":\"\xff\"}}]", Fallback),
+        (b"[{\"labels\":{\"a\":\"\xc3\"}}]", Fallback),
+        (b"[{\"labels\":{\"a\":\"\xed\xa0\x80\"}}]", Fallback),
+        (b"[\xff]", Fallback),
+        (b"\xef\xbb\xbf[]", Fallback),
+    ];
+    for (body, want) in table {
+        check(body, *want);
+    }
+}
+
+#[test]
+fn string_ends_found_at_every_offset() {
+    // The word-at-a-time scan must stop at the first quote, backslash or
+    // control character wherever it sits, and skip everything else.
+    for len in 0..20 {
+        for at in 0..=len {
+            for (special, want) in [
+                ("\"", Want::Fallback),
+                ("\\\\", Want::Fallback),
+                ("\u{1}", Want::Fallback),
+                ("\u{1f}", Want::Fallback),
+                (" ", Want::Fast),
+                ("\u{7f}", Want::Fast),
+                ("é", Want::Fast),
+                ("!", Want::Fast),
+                ("#", Want::Fast),
+                ("]", Want::Fast),
+            ] {
+                let value = format!("{}{special}{}", "v".repeat(at), "w".repeat(len - at));
+                let body = format!("[{{\"labels\":{{\"{value}\":\"{value}\"}}}}]");
+                check(body.as_bytes(), want);
+            }
+        }
+    }
+}
+
+#[test]
+fn benchmark_body_is_taken() {
+    for n in [1, 2, 64, 500] {
+        let body = batch_json(n * 7, n);
+        assert!(check(body.as_bytes(), Want::Fast));
+        assert_eq!(parse_alerts(body.as_bytes()).map(|v| v.len()), Some(n));
+    }
+}
+
+/// A small xorshift64*, fixed seed: reproducible "random" bodies.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len())]
+    }
+    fn ws(&mut self) -> &'static str {
+        if self.below(3) == 0 {
+            ["", " ", "\n", "\t", "\r\n", "  \t "][self.below(6)]
+        } else {
+            ""
+        }
+    }
+}
+
+const NAMES: &[&str] = &[
+    "alertname",
+    "instance",
+    "job",
+    "severity",
+    "a",
+    "",
+    "é",
+    "x_1",
+];
+const VALUES: &[&str] = &["", "1", "host-7", "low", "日本語 ✓", "http://x/y?z=1", "😀"];
+const TIMES: &[&str] = &[
+    "",
+    "0001-01-01T00:00:00.000Z",
+    "2024-01-02T03:04:05Z",
+    "2024-01-02T03:04:05.123456789+05:30",
+    "1970-01-01T00:00:00.001Z",
+];
+
+/// A string map with a few (possibly repeated) names.
+fn gen_map(r: &mut Rng, out: &mut String) {
+    out.push('{');
+    for i in 0..r.below(5) {
+        if i > 0 {
+            out.push(',');
+        }
+        let (n, v) = (r.pick(NAMES), r.pick(VALUES));
+        let (w1, w2, w3) = (r.ws(), r.ws(), r.ws());
+        out.push_str(&format!("{w1}\"{n}\"{w2}:{w3}\"{v}\""));
+    }
+    out.push_str(r.ws());
+    out.push('}');
+}
+
+/// A body the fast path must take: alerts of the common shape, keys in
+/// any order, optional keys absent or null, whitespace sprinkled.
+fn gen_valid(r: &mut Rng) -> String {
+    let mut s = String::from(r.ws());
+    s.push('[');
+    for a in 0..r.below(4) {
+        if a > 0 {
+            s.push(',');
+        }
+        s.push_str(r.ws());
+        let mut keys = vec!["labels"];
+        for k in ["annotations", "startsAt", "endsAt", "generatorURL"] {
+            if r.below(2) == 0 {
+                keys.push(k);
+            }
+        }
+        for i in (1..keys.len()).rev() {
+            keys.swap(i, r.below(i + 1));
+        }
+        s.push('{');
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!("{}\"{k}\"{}:{}", r.ws(), r.ws(), r.ws()));
+            let null = *k != "labels" && r.below(4) == 0;
+            match *k {
+                _ if null => s.push_str("null"),
+                "labels" | "annotations" => gen_map(r, &mut s),
+                "startsAt" | "endsAt" => s.push_str(&format!("\"{}\"", r.pick(TIMES))),
+                _ => s.push_str(&format!("\"{}\"", r.pick(VALUES))),
+            }
+            s.push_str(r.ws());
+        }
+        s.push('}');
+        s.push_str(r.ws());
+    }
+    s.push(']');
+    s.push_str(r.ws());
+    s
+}
+
+/// A few random edits: byte flips (to any byte, so invalid UTF-8 too),
+/// insertions of JSON-ish bytes, deletions, a truncation.
+fn mutate(r: &mut Rng, body: &str) -> Vec<u8> {
+    const BYTES: &[u8] = b"{}[]\":,\\ \tnul1e-x\x00\x1f\x7f\xc3\xa9\xff";
+    let mut b = body.as_bytes().to_vec();
+    for _ in 0..1 + r.below(3) {
+        if b.is_empty() {
+            break;
+        }
+        let at = r.below(b.len());
+        match r.below(4) {
+            0 => b[at] = r.next() as u8,
+            1 => b.insert(at, BYTES[r.below(BYTES.len())]),
+            2 => {
+                b.remove(at);
+            }
+            _ => b.truncate(at),
+        }
+    }
+    b
+}
+
+#[test]
+fn randomized_against_serde() {
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut valid, mut taken_mutants, mut mutants) = (0, 0, 0);
+    for _ in 0..10_000 {
+        let body = gen_valid(&mut r);
+        check(body.as_bytes(), Want::Fast);
+        valid += 1;
+        let m = mutate(&mut r, &body);
+        mutants += 1;
+        if check(&m, Want::Any) {
+            taken_mutants += 1;
+        }
+    }
+    for i in 0..200 {
+        let body = batch_json(i * 3, 1 + i % 5);
+        check(body.as_bytes(), Want::Fast);
+        check(&mutate(&mut r, &body), Want::Any);
+    }
+    assert_eq!((valid, mutants), (10_000, 10_000));
+    // Some mutants stay valid (whitespace, a value byte): the comparison
+    // really ran on taken bodies, not only on fallbacks.
+    assert!(taken_mutants > 100, "only {taken_mutants} mutants taken");
+    assert!(taken_mutants < mutants, "every mutant taken");
+}
