@@ -589,7 +589,7 @@ fn escalations_survive_kill_9() {
     assert_eq!(outages.len(), KILLS, "not every kill happened");
 
     // Wait until everything is resolved and delivered, and the fakes
-    // have been quiet for longer than the metrics refresh (5 s).
+    // have been quiet for 6 s (the outbox gauge is read at each scrape).
     let http = client(2_000);
     let mut last = (0, 0, 0, now_ms());
     let mut state = String::from("no answer");

@@ -57,6 +57,11 @@ impl RouteOpts {
 /// root matches everything.
 pub trait Routing: Send + Sync {
     fn route(&self, labels: &LabelSet) -> Vec<Arc<RouteOpts>>;
+
+    /// [`Routing::route`] into a buffer the caller reuses (appends).
+    fn route_into(&self, labels: &LabelSet, out: &mut Vec<Arc<RouteOpts>>) {
+        out.extend(self.route(labels));
+    }
 }
 
 /// Named time intervals, evaluated at a time in ms since the epoch.

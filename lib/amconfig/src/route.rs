@@ -93,6 +93,23 @@ impl RouteNode {
         true
     }
 
+    /// [`RouteNode::match_nodes`], appending the matched nodes' options.
+    fn match_opts(&self, labels: &LabelSet, out: &mut Vec<Arc<RouteOpts>>) -> bool {
+        if !self.matches(labels) {
+            return false;
+        }
+        let before = out.len();
+        for child in &self.routes {
+            if child.match_opts(labels, out) && !child.continue_ {
+                break;
+            }
+        }
+        if out.len() == before {
+            out.push(self.opts.clone());
+        }
+        true
+    }
+
     /// Visits this node and its descendants depth first.
     pub fn walk<'a>(&'a self, visit: &mut dyn FnMut(&'a RouteNode)) {
         visit(self);
@@ -116,10 +133,17 @@ impl RouteTree {
 
 impl Routing for RouteTree {
     fn route(&self, labels: &LabelSet) -> Vec<Arc<RouteOpts>> {
-        self.match_nodes(labels)
-            .into_iter()
-            .map(|n| n.opts.clone())
-            .collect()
+        let mut out = Vec::new();
+        self.route_into(labels, &mut out);
+        out
+    }
+
+    fn route_into(&self, labels: &LabelSet, out: &mut Vec<Arc<RouteOpts>>) {
+        let before = out.len();
+        self.root.match_opts(labels, out);
+        if out.len() == before {
+            out.push(self.root.opts.clone());
+        }
     }
 }
 

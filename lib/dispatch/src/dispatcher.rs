@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use watchfire_alertmodel::{Alert, GroupBy, LabelSet};
+use smallvec::SmallVec;
+use watchfire_alertmodel::{Alert, GroupBy, LabelSet, RouteOpts};
 
 use crate::escalation::{Escalation, EscalationPolicy};
 use crate::group::{DispatchConfig, Group};
@@ -35,9 +36,14 @@ pub struct Dispatcher {
     pub(crate) store: AlertStore,
     pub(crate) inhibitor: Inhibitor,
     pub(crate) silences: Silences,
-    pub(crate) groups: HashMap<String, Group>,
-    /// Fingerprint → keys of the groups holding the alert.
-    pub(crate) alert_groups: FpMap<Vec<Arc<str>>>,
+    /// Keyed with a seeded hash: group keys are made of posted labels.
+    pub(crate) groups: HashMap<String, Group, foldhash::fast::RandomState>,
+    /// Fingerprint → how many groups hold the alert (it is deleted from
+    /// the store when the last one lets it go).
+    pub(crate) alert_groups: FpMap<u32>,
+    /// Scratch space of `route_alert`, kept to reuse its allocations.
+    route_scratch: Vec<Arc<RouteOpts>>,
+    key_scratch: String,
     pub(crate) flush_timers: BTreeSet<(i64, String)>,
     pub(crate) nflog: HashMap<String, NflogEntry>,
     pub(crate) escalations: HashMap<String, Escalation>,
@@ -69,8 +75,10 @@ impl Dispatcher {
             store: AlertStore::default(),
             inhibitor,
             silences: Silences::default(),
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             alert_groups: FpMap::default(),
+            route_scratch: Vec::new(),
+            key_scratch: String::new(),
             flush_timers: BTreeSet::new(),
             nflog: HashMap::new(),
             escalations: HashMap::new(),
@@ -110,15 +118,17 @@ impl Dispatcher {
 
     /// Places a stored alert in the groups of every route it matches.
     ///
-    /// The hot path of `POST /api/v2/alerts`: the group key is written
-    /// into one buffer and looked up borrowed; the group's label set and
-    /// owned key are made only when the group is new.
+    /// The hot path of `POST /api/v2/alerts`: the routes and the group key
+    /// are written into reused buffers and the group is looked up
+    /// borrowed; the group's label set and owned key are made only when
+    /// the group is new.
     pub(crate) fn route_alert(&mut self, fp: u64, alert: &Alert, now: i64) {
-        let routes = self.cfg.routing.route(&alert.labels);
-        let mut key = String::new();
-        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        let mut routes = std::mem::take(&mut self.route_scratch);
+        let mut key = std::mem::take(&mut self.key_scratch);
+        routes.clear();
+        self.cfg.routing.route_into(&alert.labels, &mut routes);
         for route in &routes {
-            pairs.clear();
+            let mut pairs: SmallVec<[(&str, &str); 8]> = SmallVec::new();
             match &route.group_by {
                 GroupBy::All => pairs.extend(alert.labels.iter()),
                 GroupBy::Labels(names) => {
@@ -134,46 +144,50 @@ impl Dispatcher {
             group_key_into(&mut key, &route.route_key, pairs.iter().copied());
             // A group's record holds its timers, not its alerts: it is
             // written when the group is made or its next flush moves.
-            let mut changed = false;
-            if !self.groups.contains_key(key.as_str()) {
-                changed = true;
-                let labels: LabelSet = pairs.iter().copied().collect();
-                let g = Group::new(Arc::from(key.as_str()), route.clone(), labels, now);
-                self.flush_timers.insert((g.next_flush, key.clone()));
-                self.groups.insert(key.clone(), g);
-            }
-            let Some(g) = self.groups.get_mut(key.as_str()) else {
-                continue;
+            let (before, after, new_alert, new_group) = match self.groups.get_mut(key.as_str()) {
+                Some(g) => {
+                    let before = g.next_flush;
+                    let new_alert = g.insert(fp, alert, now);
+                    (before, g.next_flush, new_alert, false)
+                }
+                None => {
+                    let labels: LabelSet = pairs.iter().copied().collect();
+                    let mut g = Group::new(Arc::from(key.as_str()), route.clone(), labels, now);
+                    g.insert(fp, alert, now);
+                    let after = g.next_flush;
+                    self.flush_timers.insert((after, key.clone()));
+                    self.groups.insert(key.clone(), g);
+                    (after, after, true, true)
+                }
             };
-            let before = g.next_flush;
-            g.insert(fp, alert, now);
-            let shared = g.key.clone();
-            if g.next_flush != before {
-                changed = true;
-                let next = g.next_flush;
+            if before != after {
                 self.flush_timers.remove(&(before, key.clone()));
-                self.flush_timers.insert((next, key.clone()));
+                self.flush_timers.insert((after, key.clone()));
             }
-            let keys = self.alert_groups.entry(fp).or_default();
-            if !keys.contains(&shared) {
-                keys.push(shared);
+            if new_alert {
+                *self.alert_groups.entry(fp).or_default() += 1;
             }
-            if changed {
+            if new_group || before != after {
                 self.dirty.insert((Table::Group, key.clone()));
             }
         }
+        self.route_scratch = routes;
+        self.key_scratch = key;
     }
 
     /// Removes an alert from a group; deletes it from the store when no
     /// group holds it any more.
     pub(crate) fn drop_from_group(&mut self, fp: u64, key: &str) {
-        if let Some(g) = self.groups.get_mut(key) {
-            g.alerts.remove(&fp);
-        }
+        let removed = self
+            .groups
+            .get_mut(key)
+            .is_some_and(|g| g.alerts.remove(&fp));
         let orphan = match self.alert_groups.get_mut(&fp) {
-            Some(keys) => {
-                keys.retain(|k| &**k != key);
-                keys.is_empty()
+            Some(n) => {
+                if removed {
+                    *n = n.saturating_sub(1);
+                }
+                *n == 0
             }
             None => true,
         };

@@ -89,12 +89,14 @@ impl Group {
     }
 
     /// `aggrGroup.insert`: adds the alert and, before the first flush,
-    /// flushes at once when the alert is older than `group_wait`.
-    pub fn insert(&mut self, fp: u64, alert: &Alert, now: i64) {
-        self.alerts.insert(fp);
+    /// flushes at once when the alert is older than `group_wait`. Returns
+    /// whether the alert is new to the group.
+    pub fn insert(&mut self, fp: u64, alert: &Alert, now: i64) -> bool {
+        let new = self.alerts.insert(fp);
         if !self.has_flushed && alert.starts_at + self.route.group_wait < now {
             self.next_flush = self.next_flush.min(now);
         }
+        new
     }
 
     pub fn record(&self) -> GroupRecord {

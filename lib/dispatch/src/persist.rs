@@ -2,7 +2,8 @@
 //!
 //! Every mutation marks a `(table, key)` dirty; [`Dispatcher::take_changes`]
 //! turns the dirty keys into upserts (the record as it is now) or deletes
-//! (the record is gone). [`Dispatcher::restore`] rebuilds the core from the
+//! (the record is gone); alerts, marked by fingerprint, come out in
+//! [`Changes::alerts`]. [`Dispatcher::restore`] rebuilds the core from the
 //! stored records: alerts are routed again under the given config, groups
 //! take back their persisted timers, escalations their deadlines, and the
 //! outbox (notifications written but not confirmed delivered) is handed
@@ -27,13 +28,13 @@ pub enum RestoreError {
 impl Dispatcher {
     /// The records changed since the last call.
     pub fn take_changes(&mut self) -> Changes {
-        let mut ch = Changes::default();
-        for fp in std::mem::take(&mut self.dirty_alerts) {
-            match self.store.get_shared(fp) {
-                Some(a) => ch.upserts.push(Record::Alert(a)),
-                None => ch.deletes.push((Table::Alert, fp_string(fp))),
-            }
-        }
+        let mut ch = Changes {
+            alerts: std::mem::take(&mut self.dirty_alerts)
+                .into_iter()
+                .map(|fp| (fp, self.store.get_shared(fp)))
+                .collect(),
+            ..Changes::default()
+        };
         for (table, key) in std::mem::take(&mut self.dirty) {
             match self.record(table, &key) {
                 Some(r) => ch.upserts.push(r),

@@ -177,10 +177,15 @@ impl Record {
 pub struct Changes {
     pub upserts: Vec<Record>,
     pub deletes: Vec<(Table, String)>,
+    /// Alerts by fingerprint: the current version, or `None` when the
+    /// alert is gone. Kept apart from `upserts`/`deletes` (and keyed by
+    /// the fingerprint the core already has) because ingestion writes one
+    /// per alert: the persister need not hash the labels again.
+    pub alerts: Vec<(u64, Option<Arc<Alert>>)>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.upserts.is_empty() && self.deletes.is_empty()
+        self.upserts.is_empty() && self.deletes.is_empty() && self.alerts.is_empty()
     }
 }

@@ -51,11 +51,19 @@ pub enum Op {
     Del(u64),
 }
 
+impl Op {
+    /// The fingerprint of the alert this operation is about.
+    pub fn fingerprint(&self) -> u64 {
+        match self {
+            Op::Put(a) => a.fingerprint(),
+            Op::Del(fp) => *fp,
+        }
+    }
+}
+
 /// Why a log row could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("encoding an alert log row: {0}")]
-    Encode(#[source] postcard::Error),
     #[error("alert log row {seq} is unreadable: {source}")]
     Decode {
         seq: u64,
@@ -304,13 +312,24 @@ impl AlertLog {
     pub fn append(
         &mut self,
         ops: impl IntoIterator<Item = Op>,
+        read: impl FnMut(u64) -> Result<Option<Vec<u8>>, LogError>,
+    ) -> Result<LogWrite, LogError> {
+        let keyed = ops.into_iter().map(|op| (op.fingerprint(), op));
+        self.append_keyed(keyed, read)
+    }
+
+    /// [`AlertLog::append`] for operations whose alert fingerprints the
+    /// caller already knows (the dispatch core computes each once).
+    pub fn append_keyed(
+        &mut self,
+        ops: impl IntoIterator<Item = (u64, Op)>,
         mut read: impl FnMut(u64) -> Result<Option<Vec<u8>>, LogError>,
     ) -> Result<LogWrite, LogError> {
         let first = self.next_seq;
         let mut out = LogWrite::default();
         let mut open: Option<Open> = None;
-        for op in ops {
-            self.push(op, &mut open, &mut out)?;
+        for (fp, op) in ops {
+            self.push(fp, op, &mut open, &mut out)?;
         }
         // Compaction: move the oldest rows forward while over budget, but
         // copy at most twice what this commit wrote (plus a few rows), so
@@ -333,8 +352,9 @@ impl AlertLog {
             let bytes = read(oldest)?.ok_or(LogError::Missing { seq: oldest })?;
             for (i, op) in decode_row(oldest, &bytes)?.into_iter().enumerate() {
                 if let Op::Put(a) = op {
-                    if self.latest.get(&a.fingerprint()) == Some(&(oldest, i as u32)) {
-                        self.push(Op::Put(a), &mut open, &mut out)?;
+                    let fp = a.fingerprint();
+                    if self.latest.get(&fp) == Some(&(oldest, i as u32)) {
+                        self.push(fp, Op::Put(a), &mut open, &mut out)?;
                     }
                 }
             }
@@ -363,8 +383,10 @@ impl AlertLog {
         Ok(out)
     }
 
+    /// Adds `op`, about the alert with fingerprint `fp`, to the open row.
     fn push(
         &mut self,
+        fp: u64,
         op: Op,
         open: &mut Option<Open>,
         out: &mut LogWrite,
@@ -384,9 +406,9 @@ impl AlertLog {
         });
         let at = o.ops.len() as u32;
         match &op {
-            Op::Put(a) => self.index_put(a.fingerprint(), o.seq, at),
-            Op::Del(fp) => {
-                if !self.index_del(*fp, o.seq) {
+            Op::Put(_) => self.index_put(fp, o.seq, at),
+            Op::Del(_) => {
+                if !self.index_del(fp, o.seq) {
                     return Ok(());
                 }
             }
@@ -399,11 +421,13 @@ impl AlertLog {
         if self.info(o.seq).live == 0 {
             self.candidates.push(o.seq);
         }
-        let bytes = postcard::to_stdvec(&o.ops).map_err(LogError::Encode)?;
+        let bytes = encode::encode_ops(&o.ops);
         out.puts.push((o.seq, bytes));
         Ok(())
     }
 }
+
+mod encode;
 
 #[cfg(test)]
 mod tests;

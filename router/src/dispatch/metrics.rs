@@ -1,22 +1,24 @@
 //! The dispatcher's own metrics (bounded labels only).
 //!
-//! Counters are bumped by the service as things happen; gauges that
+//! Counters are bumped by the service as things happen. Gauges that
 //! describe the core's state (alerts, groups, silences, escalations, the
-//! outbox, dead letters) are refreshed every few seconds by a task that
-//! reads the core.
+//! outbox, dead letters) are computed when `/metrics` is scraped, as
+//! Alertmanager's collectors do: counting 100,000 alerts takes a few
+//! milliseconds under the core's lock, which a scrape every 15 s can
+//! afford and a timer running whether or not anyone scrapes should not
+//! take from ingestion.
 
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use watchfire_dispatch::{Origin, Outgoing};
 
 use super::persister::{CommitObserver, CommitStats};
-use super::service::{DispatchService, ServiceObserver};
-
-/// How often the state gauges are refreshed.
-pub const REFRESH: Duration = Duration::from_secs(5);
+use super::service::{DispatchService, ServiceObserver, WeakService};
 
 /// The dispatcher's metrics.
 #[derive(Clone)]
@@ -36,6 +38,43 @@ pub struct DispatchMetrics {
     log_versions: IntGauge,
     reloads: IntCounterVec,
     reload_ok: IntGauge,
+    /// The service the state gauges read, once [`DispatchMetrics::attach`]
+    /// named it (weak: the service holds these metrics as its observer).
+    service: Arc<OnceLock<WeakService>>,
+}
+
+/// Computes the state gauges at scrape time.
+struct StateCollector {
+    metrics: DispatchMetrics,
+    descs: Vec<Desc>,
+}
+
+impl StateCollector {
+    fn gauges(m: &DispatchMetrics) -> [&dyn Collector; 7] {
+        [
+            &m.alerts,
+            &m.groups,
+            &m.silences,
+            &m.escalations,
+            &m.overdue,
+            &m.outbox,
+            &m.dead_letters,
+        ]
+    }
+}
+
+impl Collector for StateCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let m = &self.metrics;
+        if let Some(svc) = m.service.get().and_then(WeakService::upgrade) {
+            m.refresh(&svc);
+        }
+        Self::gauges(m).iter().flat_map(|g| g.collect()).collect()
+    }
 }
 
 fn origin(o: &Outgoing) -> &'static str {
@@ -130,14 +169,16 @@ impl DispatchMetrics {
                 "watchfire_dispatch_config_last_reload_successful",
                 "Whether the last alertmanager.yml reload succeeded (1) or was rejected (0).",
             )?,
+            service: Arc::new(OnceLock::new()),
         };
-        r.register(Box::new(m.alerts.clone()))?;
-        r.register(Box::new(m.groups.clone()))?;
-        r.register(Box::new(m.silences.clone()))?;
-        r.register(Box::new(m.escalations.clone()))?;
-        r.register(Box::new(m.overdue.clone()))?;
-        r.register(Box::new(m.outbox.clone()))?;
-        r.register(Box::new(m.dead_letters.clone()))?;
+        let descs = StateCollector::gauges(&m)
+            .iter()
+            .flat_map(|g| g.desc().into_iter().cloned())
+            .collect();
+        r.register(Box::new(StateCollector {
+            metrics: m.clone(),
+            descs,
+        }))?;
         r.register(Box::new(m.delivered.clone()))?;
         r.register(Box::new(m.failed.clone()))?;
         r.register(Box::new(m.commits.clone()))?;
@@ -225,16 +266,11 @@ impl DispatchMetrics {
         self.dead_letters.set(counts.dead_letters as i64);
     }
 
-    /// Keeps the gauges fresh while the runtime runs.
-    pub fn watch(&self, svc: DispatchService) {
-        let m = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(REFRESH);
-            loop {
-                tick.tick().await;
-                m.refresh(&svc);
-            }
-        });
+    /// Names the service whose state the gauges report (read at each
+    /// scrape).
+    pub fn attach(&self, svc: &DispatchService) {
+        // Set once per metrics instance; the router builds one per start.
+        let _ = self.service.set(svc.downgrade());
     }
 }
 

@@ -105,11 +105,20 @@ impl Persister {
 }
 
 /// Splits a core change set: alert upserts and deletes become alert-log
-/// operations (in `ops`), everything else one row per key (in `out`).
-fn to_changes(ch: Changes, ops: &mut Vec<Op>, out: &mut Vec<Change>) -> Result<(), CommitError> {
+/// operations keyed by fingerprint (in `ops`), everything else one row per
+/// key (in `out`).
+fn to_changes(
+    ch: Changes,
+    ops: &mut Vec<(u64, Op)>,
+    out: &mut Vec<Change>,
+) -> Result<(), CommitError> {
+    ops.extend(ch.alerts.into_iter().map(|(fp, a)| match a {
+        Some(a) => (fp, Op::Put(a)),
+        None => (fp, Op::Del(fp)),
+    }));
     for r in ch.upserts {
         if let Record::Alert(a) = r {
-            ops.push(Op::Put(a));
+            ops.push((a.fingerprint(), Op::Put(a)));
             continue;
         }
         let value = encode(&r).map_err(CommitError::Encode)?;
@@ -122,7 +131,7 @@ fn to_changes(ch: Changes, ops: &mut Vec<Op>, out: &mut Vec<Change>) -> Result<(
     for (t, key) in ch.deletes {
         if t == Table::Alert {
             match u64::from_str_radix(&key, 16) {
-                Ok(fp) => ops.push(Op::Del(fp)),
+                Ok(fp) => ops.push((fp, Op::Del(fp))),
                 Err(_) => {
                     tracing::error!(key, "dispatch core deleted an alert with a malformed key")
                 }
@@ -160,7 +169,7 @@ fn commit_loop(
             all.append(&mut j.extra);
         }
         if result.is_ok() && !ops.is_empty() {
-            match log.append(ops, |seq| read_row(&store, seq)) {
+            match log.append_keyed(ops, |seq| read_row(&store, seq)) {
                 Ok(w) => push_log(w, &mut all),
                 Err(e) => result = Err(CommitError::Log(Arc::new(e))),
             }
@@ -394,6 +403,10 @@ escalation_policies:
         let a = alert_record("A", 1);
         let fp_a = a.key();
         let meta = Record::Meta(watchfire_dispatch::Meta { next_id: 7 });
+        let Record::Alert(arc) = a.clone() else {
+            panic!()
+        };
+        let fp = u64::from_str_radix(&fp_a, 16).unwrap();
         let ch = Changes {
             upserts: vec![a.clone(), meta.clone()],
             deletes: vec![
@@ -401,12 +414,20 @@ escalation_policies:
                 (Table::Alert, "not hex".into()),
                 (Table::Silence, "s1".into()),
             ],
+            alerts: vec![(7, Some(arc.clone())), (9, None)],
         };
         let (mut ops, mut out) = (Vec::new(), Vec::new());
         to_changes(ch, &mut ops, &mut out).unwrap();
-        let Record::Alert(arc) = a else { panic!() };
-        let fp = u64::from_str_radix(&fp_a, 16).unwrap();
-        assert_eq!(ops, [Op::Put(arc), Op::Del(fp)]);
+        // The core's fingerprints are taken as given.
+        assert_eq!(
+            ops,
+            [
+                (7, Op::Put(arc.clone())),
+                (9, Op::Del(9)),
+                (fp, Op::Put(arc)),
+                (fp, Op::Del(fp)),
+            ]
+        );
         assert_eq!(
             out,
             [

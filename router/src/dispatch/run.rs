@@ -128,7 +128,7 @@ pub fn start(
         clock.clone(),
         Arc::new(metrics.clone()),
     );
-    metrics.watch(service.clone());
+    metrics.attach(&service);
     let config = Arc::new(RwLock::new(loaded(&am, text)));
     tracing::info!(
         config = %cfg.dispatch.alertmanager_config.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "<built-in>".into()),

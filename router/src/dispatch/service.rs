@@ -82,6 +82,18 @@ pub struct DispatchService {
     inner: Arc<Inner>,
 }
 
+/// A handle that does not keep the service alive (for its own metrics,
+/// which the service holds as its observer).
+#[derive(Clone)]
+pub struct WeakService(std::sync::Weak<Inner>);
+
+impl WeakService {
+    /// The service, if it still runs.
+    pub fn upgrade(&self) -> Option<DispatchService> {
+        self.0.upgrade().map(|inner| DispatchService { inner })
+    }
+}
+
 impl DispatchService {
     /// Wraps a (restored) core. Call [`DispatchService::run`] to start the
     /// timer loop.
@@ -103,6 +115,11 @@ impl DispatchService {
                 observer,
             }),
         }
+    }
+
+    /// A handle that does not keep the service alive.
+    pub fn downgrade(&self) -> WeakService {
+        WeakService(Arc::downgrade(&self.inner))
     }
 
     /// The service's current time.

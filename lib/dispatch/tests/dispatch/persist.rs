@@ -22,6 +22,18 @@ impl Db {
         for k in ch.deletes {
             self.0.remove(&k);
         }
+        for (fp, a) in ch.alerts {
+            let key = (Table::Alert, format!("{fp:016x}"));
+            match a {
+                Some(a) => {
+                    let json = serde_json::to_string(&Record::Alert(a)).unwrap();
+                    self.0.insert(key, json);
+                }
+                None => {
+                    self.0.remove(&key);
+                }
+            }
+        }
     }
 
     fn records(&self) -> Vec<Record> {
@@ -157,7 +169,7 @@ fn snapshot_equals_the_change_log_and_ack_survives() {
     let mut full = Db::default();
     full.apply(Changes {
         upserts: d.records(),
-        deletes: vec![],
+        ..Changes::default()
     });
     assert_eq!(full.0, db.0);
     let d2 = Dispatcher::restore(esc_cfg(0), db.records(), 60 * S).unwrap();
