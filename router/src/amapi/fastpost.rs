@@ -5,27 +5,51 @@
 //! [`wire::PostableAlert`], then [`wire::PostableAlert::into_alert`], then
 //! the handler's conversion) copies every string, builds a temporary map
 //! per label set and goes through serde's generic machinery. Senders
-//! (Prometheus, Grafana, amtool) post plain objects with unescaped strings,
-//! so this module reads exactly that shape in one pass over the bytes,
-//! borrowing every name and value from the body and building each
-//! [`LabelSet`] from one reused scratch vector.
+//! (Prometheus, Grafana, amtool) post plain objects of strings, so this
+//! module reads exactly that shape in one pass over the bytes, borrowing
+//! every name and value from the body and building each [`LabelSet`] from
+//! one reused scratch vector.
+//!
+//! Escapes: Go's encoding/json writes `<`, `>`, `&` as `\u003c`, `\u003e`,
+//! `\u0026` (every Prometheus `generatorURL` has a `\u0026`), and values
+//! often hold `\n`, `\"` or `\\`. The scanner only skips escapes to find
+//! a string's end and flags them; a label set with a flagged string is
+//! then decoded ([`escape::decode`], exactly as serde_json decodes a
+//! string) into owned strings that live until the set is built, and a
+//! flagged key, time or `generatorURL` is decoded on its own. Strings
+//! without escapes stay borrowed, so the common case costs nothing more.
 //!
 //! Contract: [`parse_alerts`] either returns `Some(alerts)`, equal to what
 //! the serde path yields for the same body, or `None` ("not sure"), and the
 //! caller then runs the serde path, which accepts or rejects the body and
 //! words every error message as before. `None` is never wrong; `Some` must
-//! be exact. So anything unusual is left to serde: invalid UTF-8, escapes
-//! or control characters in strings, numbers, unknown or repeated keys of
-//! an alert, unexpected value types, a missing `labels`, a time
-//! [`wire::parse_time`] rejects, trailing bytes, a top level that is not an
-//! array. Repeated names inside `labels`/`annotations` keep the last value,
-//! as serde's [`LabelSet`] deserializer does.
+//! be exact.
+//!
+//! Taken: a top-level array (whitespace around tokens allowed) of objects
+//! with the keys `labels` (required), `annotations`, `startsAt`, `endsAt`,
+//! `generatorURL` in any order, each at most once, keys possibly escaped;
+//! the optional ones may be `null`; label/annotation maps of strings, in
+//! which a repeated name (after decoding) keeps the last value, as serde's
+//! [`LabelSet`] deserializer does; strings with any escape serde_json
+//! accepts (`\" \\ \/ \b \f \n \r \t \uXXXX`, surrogate pairs,
+//! `\u0000`).
+//!
+//! Left to serde (`None`): invalid UTF-8; raw control characters in a
+//! string; an unknown escape, short or non-hex `\u` digits, a lone or
+//! mis-ordered surrogate (serde_json rejects all these); numbers, booleans
+//! or other unexpected value types; unknown or repeated keys of an alert
+//! (serde ignores unknown ones); a missing `labels`; a time
+//! [`wire::parse_time`] rejects; trailing bytes; a top level that is not
+//! an array.
+
+use std::borrow::Cow;
 
 use watchfire_alertmodel::LabelSet;
 use watchfire_dispatch::PostableAlert;
 
 use super::wire;
 
+mod escape;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +61,7 @@ pub fn parse_alerts(body: &[u8]) -> Option<Vec<PostableAlert>> {
         text,
         bytes: body,
         pos: 0,
+        escaped: false,
     };
     let mut scratch: Vec<(&str, &str)> = Vec::with_capacity(16);
     cur.eat(b'[')?;
@@ -82,11 +107,27 @@ const STARTS_AT: u8 = 4;
 const ENDS_AT: u8 = 8;
 const GENERATOR_URL: u8 = 16;
 
+/// The bit of a (decoded) key of a `postableAlert`; `None` for any other.
+#[inline]
+fn key_bit(key: &str) -> Option<u8> {
+    Some(match key {
+        "labels" => LABELS,
+        "annotations" => ANNOTATIONS,
+        "startsAt" => STARTS_AT,
+        "endsAt" => ENDS_AT,
+        "generatorURL" => GENERATOR_URL,
+        _ => return None,
+    })
+}
+
 /// A position in the (UTF-8 validated) body.
 struct Cursor<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// Set by [`Cursor::string`] when a string has an escape (never
+    /// cleared by it): callers clear it and look after they read.
+    escaped: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -126,8 +167,10 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A string without escapes or control characters, borrowed.
-    #[inline]
+    /// A string's raw contents, borrowed: escapes are left as they are,
+    /// only skipped to find the closing quote (and flagged in `escaped`);
+    /// a raw control character gives `None`.
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.pos;
@@ -140,22 +183,35 @@ impl<'a> Cursor<'a> {
             if stop != 0 {
                 // The stop byte's offset, in bits; a quote ends the string.
                 let shift = stop.trailing_zeros() & !7;
-                if (w >> shift) as u8 != b'"' {
-                    return None;
-                }
                 self.pos += (shift / 8) as usize;
-                return self.end_string(start);
+                return match (w >> shift) as u8 {
+                    b'"' => self.end_string(start),
+                    b'\\' => self.escaped_string(start),
+                    _ => None,
+                };
             }
             self.pos += 8;
         }
+        self.escaped_string(start)
+    }
+
+    /// The rest of a string from `start`, byte by byte: from a backslash
+    /// at `pos` or the last few bytes of the body.
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Option<&'a str> {
         loop {
             match *self.bytes.get(self.pos)? {
-                b'"' => break,
-                b'\\' | 0..=0x1f => return None,
+                b'"' => return self.end_string(start),
+                b'\\' => {
+                    // The escaped byte (maybe a quote) cannot end the
+                    // string; `escape::decode` checks the escape later.
+                    self.escaped = true;
+                    self.pos += 2;
+                }
+                0..=0x1f => return None,
                 _ => self.pos += 1,
             }
         }
-        self.end_string(start)
     }
 
     /// The string from `start` to the closing quote at `pos`, which it
@@ -168,17 +224,29 @@ impl<'a> Cursor<'a> {
         Some(s)
     }
 
+    /// A string, decoded: borrowed unless it has an escape.
+    fn decoded_string(&mut self) -> Option<Cow<'a, str>> {
+        self.escaped = false;
+        let raw = self.string()?;
+        if self.escaped {
+            escape::decode(raw).map(Cow::Owned)
+        } else {
+            Some(Cow::Borrowed(raw))
+        }
+    }
+
     /// `null` (`None`) or a string.
-    fn opt_string(&mut self) -> Option<Option<&'a str>> {
+    fn opt_string(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.peek()? == b'n' {
             self.null()?;
             Some(None)
         } else {
-            self.string().map(Some)
+            self.decoded_string().map(Some)
         }
     }
 
-    /// An object of string values, as a label set.
+    /// An object of string values, as a label set: the raw pairs go to
+    /// `scratch`, and only a set with an escape is decoded afterwards.
     fn string_map(&mut self, scratch: &mut Vec<(&'a str, &'a str)>) -> Option<LabelSet> {
         self.eat(b'{')?;
         scratch.clear();
@@ -186,6 +254,7 @@ impl<'a> Cursor<'a> {
             self.pos += 1;
             return Some(LabelSet::default());
         }
+        self.escaped = false;
         loop {
             let name = self.string()?;
             self.eat(b':')?;
@@ -200,7 +269,11 @@ impl<'a> Cursor<'a> {
                 _ => return None,
             }
         }
-        let set = LabelSet::from_unsorted(scratch);
+        let set = if self.escaped {
+            decoded_set(scratch)?
+        } else {
+            LabelSet::from_unsorted(scratch)
+        };
         scratch.clear();
         Some(set)
     }
@@ -215,35 +288,27 @@ impl<'a> Cursor<'a> {
         let mut ends_at = None;
         let mut generator_url = None;
         loop {
-            let key = self.string()?;
+            let raw = self.string()?;
             self.eat(b':')?;
-            let bit = match key {
-                "labels" => {
-                    labels = Some(self.string_map(scratch)?);
-                    LABELS
-                }
-                "annotations" => {
+            // serde matches a key after decoding it: so does this.
+            let bit = match key_bit(raw) {
+                Some(bit) => bit,
+                None if raw.contains('\\') => key_bit(&escape::decode(raw)?)?,
+                None => return None,
+            };
+            match bit {
+                LABELS => labels = Some(self.string_map(scratch)?),
+                ANNOTATIONS => {
                     if self.peek()? == b'n' {
                         self.null()?;
                     } else {
                         annotations = self.string_map(scratch)?;
                     }
-                    ANNOTATIONS
                 }
-                "startsAt" => {
-                    starts_at = self.opt_string()?;
-                    STARTS_AT
-                }
-                "endsAt" => {
-                    ends_at = self.opt_string()?;
-                    ENDS_AT
-                }
-                "generatorURL" => {
-                    generator_url = self.opt_string()?;
-                    GENERATOR_URL
-                }
-                _ => return None,
-            };
+                STARTS_AT => starts_at = self.opt_string()?,
+                ENDS_AT => ends_at = self.opt_string()?,
+                _ => generator_url = self.opt_string()?,
+            }
             if seen & bit != 0 {
                 return None;
             }
@@ -257,14 +322,33 @@ impl<'a> Cursor<'a> {
                 _ => return None,
             }
         }
-        let starts_at = wire::parse_time("startsAt", starts_at).ok()?;
-        let ends_at = wire::parse_time("endsAt", ends_at).ok()?;
+        let starts_at = wire::parse_time("startsAt", starts_at.as_deref()).ok()?;
+        let ends_at = wire::parse_time("endsAt", ends_at.as_deref()).ok()?;
         Some(PostableAlert {
             labels: labels?,
             annotations,
             starts_at: (starts_at != 0).then_some(starts_at),
             ends_at: (ends_at != 0).then_some(ends_at),
-            generator_url: generator_url.unwrap_or_default().to_string(),
+            generator_url: generator_url.map(Cow::into_owned).unwrap_or_default(),
         })
     }
+}
+
+/// The label set of raw pairs some of which have escapes: decoded (a
+/// repeated name is found after decoding, so the last value still wins).
+#[inline(never)]
+fn decoded_set(raw: &[(&str, &str)]) -> Option<LabelSet> {
+    fn decode(s: &str) -> Option<Cow<'_, str>> {
+        if s.contains('\\') {
+            escape::decode(s).map(Cow::Owned)
+        } else {
+            Some(Cow::Borrowed(s))
+        }
+    }
+    let owned: Vec<(Cow<'_, str>, Cow<'_, str>)> = raw
+        .iter()
+        .map(|&(name, value)| Some((decode(name)?, decode(value)?)))
+        .collect::<Option<_>>()?;
+    let mut view: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (&**n, &**v)).collect();
+    Some(LabelSet::from_unsorted(&mut view))
 }

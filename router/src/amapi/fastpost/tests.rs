@@ -101,12 +101,12 @@ fn crafted_bodies() {
         ),
         ("[{\"labels\":{\"é\":\"日本語\",\"a\":\"😀\"},\"annotations\":{\"ü\":\"ö\"}}]".as_bytes(), Fast),
         (br#"[{"labels":{"a":"1"}},{"labels":{"a":"1"}}]"#, Fast),
-        (br#"[{"labels":{"a":"/\/"}}]"#, Fallback),
-        // Escapes and control characters: serde decodes them.
-        (br#"[{"labels":{"a":"x\"y"}}]"#, Fallback),
-        (br#"[{"labels":{"a":"\u00e9"}}]"#, Fallback),
-        (br#"[{"labels":{"a\n":"1"}}]"#, Fallback),
-        (br#"[{"generatorURL":"a\/b","labels":{}}]"#, Fallback),
+        (br#"[{"labels":{"a":"/\/"}}]"#, Fast),
+        (br#"[{"labels":{"a":"x\"y"}}]"#, Fast),
+        (br#"[{"labels":{"a":"\u00e9"}}]"#, Fast),
+        (br#"[{"labels":{"a\n":"1"}}]"#, Fast),
+        (br#"[{"generatorURL":"a\/b","labels":{}}]"#, Fast),
+        // Raw control characters: serde rejects them.
         (b"[{\"labels\":{\"a\":\"x\ty\"}}]", Fallback),
         (b"[{\"labels\":{\"a\":\"x\x01y\"}}]", Fallback),
         (b"[{\"labels\":{\"a\":\"x\x7fy\"}}]", Fast),
@@ -176,6 +176,201 @@ fn crafted_bodies() {
     }
 }
 
+/// A Prometheus-shaped body (benches/post_parse.rs `prometheus_json`):
+/// keys in the order Go's encoding/json writes them, `&` escaped as
+/// `\u0026`, RFC 3339 times with nanoseconds, `Z` or an offset.
+fn prometheus_json(start: usize, n: usize) -> String {
+    let mut s = String::from("[");
+    for i in start..start + n {
+        if i > start {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{{\"annotations\":{{\"description\":\"host-{i}:9100 of job node has been down for more than 5 minutes.\",\
+             \"summary\":\"Instance host-{i}:9100 down\"}},\
+             \"endsAt\":\"2026-11-22T16:{:02}:07.{:09}Z\",\"startsAt\":\"2026-11-22T17:{:02}:07.5+01:00\",\
+             \"generatorURL\":\"http://prometheus-0:9090/graph?g0.expr=up%7Bjob%3D%22node%22%7D+%3D%3D+0\\u0026g0.tab=1\",\
+             \"labels\":{{\"alertname\":\"InstanceDown\",\"instance\":\"host-{i}:9100\",\"job\":\"node\",\"severity\":\"critical\"}}}}",
+            i % 60,
+            i * 7_919 % 1_000_000_000,
+            i % 60,
+        ));
+    }
+    s.push(']');
+    s
+}
+
+#[test]
+fn prometheus_body_is_taken() {
+    for n in [1, 64, 300] {
+        let body = prometheus_json(n * 11, n);
+        assert!(check(body.as_bytes(), Want::Fast));
+        let alerts = parse_alerts(body.as_bytes()).unwrap();
+        assert_eq!(alerts.len(), n);
+        let url = &alerts[0].generator_url;
+        assert!(url.ends_with("+0&g0.tab=1"), "{url}");
+        assert!(alerts[0].starts_at.is_some() && alerts[0].ends_at.is_some());
+    }
+}
+
+#[test]
+fn escaped_bodies() {
+    use Want::*;
+    let table: &[(&[u8], Want)] = &[
+        // Every escape, at the start, the end, adjacent, alone.
+        (br#"[{"labels":{"a":"\"\\\/\b\f\n\r\t"}}]"#, Fast),
+        (
+            br#"[{"labels":{"\"":"\\","\/":"\b","\f":"\n","\r":"\t"}}]"#,
+            Fast,
+        ),
+        (
+            br#"[{"labels":{"a":"\nx"},"annotations":{"b":"x\n","c":"x\ny\tz"}}]"#,
+            Fast,
+        ),
+        (
+            br#"[{"labels":{"a":"\u0026\u003c\u003E\u00e9\u00C9\u65e5\uffff"}}]"#,
+            Fast,
+        ),
+        (
+            br#"[{"labels":{"a":"\u0000","b":"x\u001fy","c":"\u007f"}}]"#,
+            Fast,
+        ),
+        (
+            br#"[{"labels":{"a":"\u0041\u0041"},"generatorURL":"a?b=1\u0026c=2"}]"#,
+            Fast,
+        ),
+        // Surrogate pairs, either case, adjacent.
+        (br#"[{"labels":{"a":"\ud83d\ude00"}}]"#, Fast),
+        (
+            br#"[{"labels":{"a":"x\uD83D\uDE00\ud800\udc00\udbff\udfffy"}}]"#,
+            Fast,
+        ),
+        // Lone or mis-ordered surrogates: serde rejects them.
+        (br#"[{"labels":{"a":"\ud83d"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\ud83dx"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\ud83d\n"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\ud83d\u0041"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\ud83d\ud83d\ude00"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\ude00"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\ude00\ud83d"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\udfff"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\ud83d\ude0"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\ud83d\"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\ud83d\"#, Fallback),
+        // Unknown letters, short or non-hex digits, truncation.
+        (br#"[{"labels":{"a":"\x"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\U0041"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\'"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\u41"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\u004"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\u004g"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\u+041"}}]"#, Fallback),
+        (br#"[{"labels":{"a":"\"#, Fallback),
+        (br#"[{"labels":{"a":"\u00"#, Fallback),
+        (b"[{\"labels\":{\"a\":\"\\\xc3\xa9\"}}]", Fallback),
+        (b"[{\"labels\":{\"a\":\"\\u00e9\x01\"}}]", Fallback),
+        (b"[{\"labels\":{\"a\":\"\\n\n\"}}]", Fallback),
+        // Escaped label names, repeated once decoded: the last value wins.
+        (br#"[{"labels":{"a":"1","\u0061":"2"}}]"#, Fast),
+        (br#"[{"labels":{"\u0061":"1","a":"2","b":"3"}}]"#, Fast),
+        (
+            br#"[{"labels":{"b":"0","\u0061":"1","a":"2","\u0061":"3"}}]"#,
+            Fast,
+        ),
+        // Escaped keys of the alert: serde decodes them before matching.
+        (
+            br#"[{"lab\u0065ls":{"a":"1"},"\u0061nnotations":{"b":"\n"}}]"#,
+            Fast,
+        ),
+        (br#"[{"labels":{},"generatorURL\u0000":"x"}]"#, Fallback),
+        (br#"[{"labels":{"a":"1"},"lab\u0065ls":{}}]"#, Fallback),
+        // Escaped times.
+        (
+            br#"[{"labels":{},"startsAt":"2024-01-02T03:04:05\u002e5Z"}]"#,
+            Fast,
+        ),
+        (
+            br#"[{"labels":{},"startsAt":"2024-01-02T03:04:05Z\n"}]"#,
+            Fallback,
+        ),
+    ];
+    for (body, want) in table {
+        check(body, *want);
+    }
+}
+
+#[test]
+fn escapes_decode_to() {
+    // The decoded value itself, not only agreement with serde.
+    let table: &[(&str, Option<&str>)] = &[
+        (r#"plain"#, Some("plain")),
+        (r#"\"\\\/\b\f\n\r\t"#, Some("\"\\/\u{8}\u{c}\n\r\t")),
+        (r#"a\u0026b\u003C\u003e"#, Some("a&b<>")),
+        (r#"\u00e9\u00C9\u0000"#, Some("éÉ\u{0}")),
+        (r#"日\n本"#, Some("日\n本")),
+        (r#"\ud83d\ude00!\uD83D\uDE00"#, Some("😀!😀")),
+        (r#"\udbff\udfff"#, Some("\u{10ffff}")),
+        (r#"\ud83d"#, None),
+        (r#"\ude00"#, None),
+        (r#"\q"#, None),
+    ];
+    for (escaped, want) in table {
+        let body = format!("[{{\"labels\":{{\"k\":\"{escaped}\"}}}}]");
+        let taken = check(
+            body.as_bytes(),
+            if want.is_some() {
+                Want::Fast
+            } else {
+                Want::Fallback
+            },
+        );
+        if let Some(want) = want {
+            assert!(taken);
+            let alerts = parse_alerts(body.as_bytes()).unwrap();
+            assert_eq!(alerts[0].labels.get("k"), Some(*want), "{escaped}");
+        }
+    }
+}
+
+#[test]
+fn every_hex_escape() {
+    // Every `\uXXXX` alone (upper- and lower-case digits), then pairs of
+    // code units around the surrogate boundaries: taken exactly when
+    // serde_json decodes them to a char (a pair or a non-surrogate).
+    let mut taken = 0;
+    for n in 0..=0xffffu32 {
+        let hex = if n % 2 == 0 {
+            format!("{n:04x}")
+        } else {
+            format!("{n:04X}")
+        };
+        let body = format!("[{{\"labels\":{{\"a\":\"x\\u{hex}\"}}}}]");
+        let want = if (0xd800..=0xdfff).contains(&n) {
+            Want::Fallback
+        } else {
+            Want::Fast
+        };
+        taken += usize::from(check(body.as_bytes(), want));
+    }
+    assert_eq!(taken, 0x10000 - 0x800);
+    let edges = [
+        0x0000, 0x0041, 0xd7ff, 0xd800, 0xd83d, 0xdbff, 0xdc00, 0xde00, 0xdfff, 0xe000, 0xffff,
+    ];
+    for hi in edges {
+        for lo in edges {
+            let body = format!("[{{\"labels\":{{\"a\":\"\\u{hi:04x}\\u{lo:04X}\"}}}}]");
+            let lone = |n: u32| (0xd800..=0xdfff).contains(&n);
+            let pair = (0xd800..=0xdbff).contains(&hi) && (0xdc00..=0xdfff).contains(&lo);
+            let want = if pair || !(lone(hi) || lone(lo)) {
+                Want::Fast
+            } else {
+                Want::Fallback
+            };
+            check(body.as_bytes(), want);
+        }
+    }
+}
+
 #[test]
 fn string_ends_found_at_every_offset() {
     // The word-at-a-time scan must stop at the first quote, backslash or
@@ -184,7 +379,12 @@ fn string_ends_found_at_every_offset() {
         for at in 0..=len {
             for (special, want) in [
                 ("\"", Want::Fallback),
-                ("\\\\", Want::Fallback),
+                ("\\\\", Want::Fast),
+                ("\\u0026", Want::Fast),
+                ("\\ud83d\\ude00", Want::Fast),
+                ("\\u00", Want::Fallback),
+                ("\\x", Want::Fallback),
+                ("\\", Want::Fallback),
                 ("\u{1}", Want::Fallback),
                 ("\u{1f}", Want::Fallback),
                 (" ", Want::Fast),
@@ -245,8 +445,27 @@ const NAMES: &[&str] = &[
     "",
     "é",
     "x_1",
+    // Escaped: "instance" and "a" again (repeats after decoding), others.
+    "inst\\u0061nce",
+    "\\u0061",
+    "x\\n\\ty",
+    "\\ud83d\\ude00",
 ];
-const VALUES: &[&str] = &["", "1", "host-7", "low", "日本語 ✓", "http://x/y?z=1", "😀"];
+const VALUES: &[&str] = &[
+    "",
+    "1",
+    "host-7",
+    "low",
+    "日本語 ✓",
+    "http://x/y?z=1",
+    "😀",
+    // Escaped, as Go's encoding/json writes them and others.
+    "http://x/graph?g0.expr=up\\u0026g0.tab=1",
+    "\\u003cb\\u003e \\u0026",
+    "line 1\\nline \\\"2\\\" \\\\ \\/",
+    "\\b\\f\\r\\t\\u0000\\u001F\\u00e9\\uABCD",
+    "\\uD83D\\uDE00\\ud83d\\ude00",
+];
 const TIMES: &[&str] = &[
     "",
     "0001-01-01T00:00:00.000Z",
@@ -280,7 +499,8 @@ fn gen_valid(r: &mut Rng) -> String {
             s.push(',');
         }
         s.push_str(r.ws());
-        let mut keys = vec!["labels"];
+        // serde decodes keys before matching them.
+        let mut keys = vec![["labels", "lab\\u0065ls"][usize::from(r.below(8) == 0)]];
         for k in ["annotations", "startsAt", "endsAt", "generatorURL"] {
             if r.below(2) == 0 {
                 keys.push(k);
@@ -295,10 +515,10 @@ fn gen_valid(r: &mut Rng) -> String {
                 s.push(',');
             }
             s.push_str(&format!("{}\"{k}\"{}:{}", r.ws(), r.ws(), r.ws()));
-            let null = *k != "labels" && r.below(4) == 0;
+            let null = !k.starts_with("lab") && r.below(4) == 0;
             match *k {
                 _ if null => s.push_str("null"),
-                "labels" | "annotations" => gen_map(r, &mut s),
+                "labels" | "lab\\u0065ls" | "annotations" => gen_map(r, &mut s),
                 "startsAt" | "endsAt" => s.push_str(&format!("\"{}\"", r.pick(TIMES))),
                 _ => s.push_str(&format!("\"{}\"", r.pick(VALUES))),
             }
@@ -315,7 +535,7 @@ fn gen_valid(r: &mut Rng) -> String {
 /// A few random edits: byte flips (to any byte, so invalid UTF-8 too),
 /// insertions of JSON-ish bytes, deletions, a truncation.
 fn mutate(r: &mut Rng, body: &str) -> Vec<u8> {
-    const BYTES: &[u8] = b"{}[]\":,\\ \tnul1e-x\x00\x1f\x7f\xc3\xa9\xff";
+    const BYTES: &[u8] = b"{}[]\":,\\\\ \tnul1e-xd8\x00\x1f\x7f\xc3\xa9\xff";
     let mut b = body.as_bytes().to_vec();
     for _ in 0..1 + r.below(3) {
         if b.is_empty() {
@@ -338,10 +558,12 @@ fn mutate(r: &mut Rng, body: &str) -> Vec<u8> {
 fn randomized_against_serde() {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut valid, mut taken_mutants, mut mutants) = (0, 0, 0);
+    let mut escaped = 0;
     for _ in 0..10_000 {
         let body = gen_valid(&mut r);
         check(body.as_bytes(), Want::Fast);
         valid += 1;
+        escaped += usize::from(body.contains('\\'));
         let m = mutate(&mut r, &body);
         mutants += 1;
         if check(&m, Want::Any) {
@@ -354,6 +576,7 @@ fn randomized_against_serde() {
         check(&mutate(&mut r, &body), Want::Any);
     }
     assert_eq!((valid, mutants), (10_000, 10_000));
+    assert!(escaped > 2_000, "only {escaped} valid bodies with escapes");
     // Some mutants stay valid (whitespace, a value byte): the comparison
     // really ran on taken bodies, not only on fallbacks.
     assert!(taken_mutants > 100, "only {taken_mutants} mutants taken");
