@@ -175,6 +175,7 @@ async fn post_alerts(
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
+    let arriving = st.service.arriving();
     // The common shape decodes on the fast path; anything else (and every
     // error message) is serde's.
     let alerts = match fastpost::parse_alerts(&body) {
@@ -195,7 +196,7 @@ async fn post_alerts(
             alerts
         }
     };
-    let report = st.service.receive(alerts).await?;
+    let report = st.service.receive_arriving(alerts, arriving).await?;
     if !report.errors.is_empty() {
         return Err(bad(report.message()));
     }

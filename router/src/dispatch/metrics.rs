@@ -34,6 +34,7 @@ pub struct DispatchMetrics {
     failed: IntCounterVec,
     commits: IntCounter,
     commit_seconds: Histogram,
+    commit_requests: Histogram,
     log_rows: IntGauge,
     log_versions: IntGauge,
     reloads: IntCounterVec,
@@ -150,6 +151,13 @@ impl DispatchMetrics {
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
                 ]),
             )?,
+            commit_requests: Histogram::with_opts(
+                HistogramOpts::new(
+                    "watchfire_dispatch_state_commit_requests",
+                    "Requests whose changes shared one commit (group commit).",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
+            )?,
             log_rows: IntGauge::new(
                 "watchfire_dispatch_alert_log_rows",
                 "Rows in the alert log (alerts are stored as rows of operations).",
@@ -183,6 +191,7 @@ impl DispatchMetrics {
         r.register(Box::new(m.failed.clone()))?;
         r.register(Box::new(m.commits.clone()))?;
         r.register(Box::new(m.commit_seconds.clone()))?;
+        r.register(Box::new(m.commit_requests.clone()))?;
         r.register(Box::new(m.log_rows.clone()))?;
         r.register(Box::new(m.log_versions.clone()))?;
         r.register(Box::new(m.reloads.clone()))?;
@@ -204,10 +213,12 @@ impl DispatchMetrics {
     /// For the persister.
     pub fn commit_observer(&self) -> CommitObserver {
         let (c, h) = (self.commits.clone(), self.commit_seconds.clone());
+        let requests = self.commit_requests.clone();
         let (rows, versions) = (self.log_rows.clone(), self.log_versions.clone());
         Box::new(move |s: CommitStats| {
             c.inc();
             h.observe(s.seconds);
+            requests.observe(s.batches as f64);
             rows.set(i64::try_from(s.log_rows).unwrap_or(i64::MAX));
             versions.set(i64::try_from(s.log_versions).unwrap_or(i64::MAX));
         })

@@ -13,8 +13,9 @@
 //! commit instead of one row per alert. Other records keep one row per
 //! key.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use watchfire_alertmodel::Alert;
 use watchfire_dispatch::{Changes, Record, Table};
@@ -49,6 +50,42 @@ struct Job {
 #[derive(Clone)]
 pub struct Persister {
     tx: mpsc::Sender<Job>,
+    /// Requests announced ([`Persister::arriving`]) and not yet queued.
+    arriving: Arc<AtomicUsize>,
+}
+
+/// The longest a commit waits for announced requests.
+pub const LINGER: Duration = Duration::from_micros(500);
+
+/// A request on its way to [`Persister::queue`] (decoding its body,
+/// waiting for the core's lock). While any exists, the commit thread
+/// waits for it, up to [`LINGER`], so that a few clients posting in step
+/// share one fsync instead of the first paying for one alone and the
+/// others waiting for the next. Dropping it (after queueing, or on an
+/// error) withdraws the announcement.
+pub struct Arriving {
+    arriving: Arc<AtomicUsize>,
+    tx: mpsc::Sender<Job>,
+}
+
+impl Drop for Arriving {
+    fn drop(&mut self) {
+        if self.arriving.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last one: a waiting commit need not wait any longer.
+            let _ = self.tx.send(Job::nudge());
+        }
+    }
+}
+
+impl Job {
+    /// No changes: wakes a lingering commit.
+    fn nudge() -> Job {
+        Job {
+            changes: Changes::default(),
+            extra: Vec::new(),
+            done: None,
+        }
+    }
 }
 
 /// What one commit did, for metrics.
@@ -72,13 +109,27 @@ impl Persister {
     /// (both from [`load`]).
     pub fn start(store: DispatchStore, log: AlertLog, observe: CommitObserver) -> Persister {
         let (tx, rx) = mpsc::channel::<Job>();
+        let arriving = Arc::new(AtomicUsize::new(0));
         let spawned = std::thread::Builder::new()
             .name("dispatch-persist".into())
-            .spawn(move || commit_loop(store, log, rx, observe));
+            .spawn({
+                let arriving = arriving.clone();
+                move || commit_loop(store, log, rx, &arriving, observe)
+            });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the dispatch persister thread");
         }
-        Persister { tx }
+        Persister { tx, arriving }
+    }
+
+    /// Announces a request that will queue changes soon (see
+    /// [`Arriving`]).
+    pub fn arriving(&self) -> Arriving {
+        self.arriving.fetch_add(1, Ordering::AcqRel);
+        Arriving {
+            arriving: self.arriving.clone(),
+            tx: self.tx.clone(),
+        }
     }
 
     /// Queues `changes` (and router-side `extra` rows) for the next commit
@@ -146,16 +197,45 @@ fn to_changes(
     Ok(())
 }
 
+/// Every job queued now, and then those of announced requests as they
+/// come, for at most `linger`.
+fn gather(
+    first: Job,
+    rx: &mpsc::Receiver<Job>,
+    arriving: &AtomicUsize,
+    linger: Duration,
+) -> Vec<Job> {
+    let mut jobs = vec![first];
+    jobs.extend(rx.try_iter());
+    let start = Instant::now();
+    while arriving.load(Ordering::Acquire) > 0 {
+        let left = linger.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(j) => {
+                jobs.push(j);
+                jobs.extend(rx.try_iter());
+            }
+            Err(_) => break,
+        }
+    }
+    // Jobs queued before the last withdrawal were sent before the count
+    // read zero above.
+    jobs.extend(rx.try_iter());
+    jobs
+}
+
 fn commit_loop(
     store: DispatchStore,
     mut log: AlertLog,
     rx: mpsc::Receiver<Job>,
+    arriving: &AtomicUsize,
     observe: CommitObserver,
 ) {
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while let Ok(j) = rx.try_recv() {
-            jobs.push(j);
+        let mut jobs = gather(first, &rx, arriving, LINGER);
+        if jobs.iter().all(|j| j.done.is_none()) {
+            // Only nudges: nothing to write.
+            continue;
         }
         let start = Instant::now();
         let mut all = Vec::new();
@@ -186,7 +266,7 @@ fn commit_loop(
             log = reload_log(&store);
         }
         observe(CommitStats {
-            batches: jobs.len(),
+            batches: jobs.iter().filter(|j| j.done.is_some()).count(),
             seconds: start.elapsed().as_secs_f64(),
             log_rows: log.rows(),
             log_versions: log.stored(),
@@ -396,6 +476,54 @@ escalation_policies:
             timeout: false,
         };
         Record::Alert(std::sync::Arc::new(a))
+    }
+
+    /// A job that counts as a request's (it has an outcome channel).
+    fn job() -> Job {
+        Job {
+            done: Some(tokio::sync::oneshot::channel().0),
+            ..Job::nudge()
+        }
+    }
+
+    #[test]
+    fn a_commit_waits_for_announced_requests_only() {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let count = Arc::new(AtomicUsize::new(0));
+        let p = Persister {
+            tx: tx.clone(),
+            arriving: count.clone(),
+        };
+        let long = Duration::from_secs(30);
+        // Nothing announced: what is queued, at once.
+        tx.send(job()).unwrap();
+        let t = Instant::now();
+        let got = gather(job(), &rx, &count, long);
+        assert_eq!(got.len(), 2);
+        assert!(t.elapsed() < Duration::from_secs(10), "waited for nothing");
+        // Two announced: the commit takes both requests' jobs, and stops
+        // waiting when the last announcement is withdrawn.
+        let (a, b) = (p.arriving(), p.arriving());
+        assert_eq!(count.load(Ordering::Acquire), 2);
+        let worker = std::thread::spawn(move || {
+            tx.send(job()).unwrap();
+            drop(a);
+            tx.send(job()).unwrap();
+            drop(b);
+        });
+        let t = Instant::now();
+        let got = gather(job(), &rx, &count, long);
+        worker.join().unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "waited out the linger"
+        );
+        let requests = got.iter().filter(|j| j.done.is_some()).count();
+        assert_eq!(requests, 3, "the first job and both announced ones");
+        assert_eq!(count.load(Ordering::Acquire), 0);
+        // The last withdrawal's nudge is in this batch or the next one.
+        let nudges = got.len() - requests + rx.try_iter().count();
+        assert_eq!(nudges, 1);
     }
 
     #[test]

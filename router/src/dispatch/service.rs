@@ -27,7 +27,7 @@ use watchfire_dispatch::{
     DispatchConfig, DispatchError, Dispatcher, Outgoing, PostableAlert, ReceiveReport, SilenceSpec,
 };
 
-use super::persister::{CommitError, CommitResult, Persister};
+use super::persister::{Arriving, CommitError, CommitResult, Persister};
 use super::store::Change;
 
 /// What became of one outgoing notification.
@@ -133,12 +133,23 @@ impl DispatchService {
         &self,
         f: impl FnOnce(&mut Dispatcher, i64) -> T,
     ) -> Result<T, ServiceError> {
+        self.mutate_arriving(f, None).await
+    }
+
+    /// [`DispatchService::mutate`] for an announced request: the
+    /// announcement is withdrawn once its changes are queued.
+    async fn mutate_arriving<T>(
+        &self,
+        f: impl FnOnce(&mut Dispatcher, i64) -> T,
+        arriving: Option<Arriving>,
+    ) -> Result<T, ServiceError> {
         let now = self.now();
         let (out, done) = {
             let mut core = self.inner.core.lock();
             let out = f(&mut core, now);
             let ch = core.take_changes();
             let done = (!ch.is_empty()).then(|| self.inner.persister.queue(ch, Vec::new()));
+            drop(arriving);
             (out, done)
         };
         if let Some(done) = done {
@@ -151,6 +162,22 @@ impl DispatchService {
     /// `POST /api/v2/alerts`.
     pub async fn receive(&self, alerts: Vec<PostableAlert>) -> Result<ReceiveReport, ServiceError> {
         self.mutate(|c, now| c.receive(now, alerts)).await
+    }
+
+    /// Announces a `POST /api/v2/alerts` whose body is still being
+    /// decoded, so a commit starting meanwhile waits for it (briefly).
+    pub fn arriving(&self) -> Arriving {
+        self.inner.persister.arriving()
+    }
+
+    /// [`DispatchService::receive`] for an announced request.
+    pub async fn receive_arriving(
+        &self,
+        alerts: Vec<PostableAlert>,
+        arriving: Arriving,
+    ) -> Result<ReceiveReport, ServiceError> {
+        self.mutate_arriving(|c, now| c.receive(now, alerts), Some(arriving))
+            .await
     }
 
     /// `POST /api/v2/silences`: the silence's id.
