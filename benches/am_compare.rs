@@ -19,6 +19,8 @@
 //! Run: `cargo bench --bench am_compare` (needs Debian's
 //! `prometheus-alertmanager`). Prints a table and the ratios.
 
+#[path = "common/am.rs"]
+mod am;
 #[path = "common/proc.rs"]
 mod proc_util;
 
@@ -30,7 +32,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use am::am_yml;
 use proc_util::{free_port, Proc};
+use watchfire_router::amapi::samples::bench_json as batch_json;
 
 /// Distinct alerts in phase 1 (`AM_COMPARE_ALERTS` overrides, e.g. for a
 /// longer profile).
@@ -42,29 +46,6 @@ fn alerts() -> usize {
 }
 const BATCH: usize = 64;
 const LATENCY_ALERTS: usize = 300;
-
-fn am_yml(hook_port: u16) -> String {
-    format!(
-        "route:
-  receiver: blackhole
-  group_by: [alertname]
-  group_wait: 30s
-  group_interval: 5m
-  routes:
-    - matchers: ['bench=\"latency\"']
-      receiver: hook
-      group_by: ['...']
-      group_wait: 0s
-      group_interval: 1m
-receivers:
-  - name: blackhole
-  - name: hook
-    webhook_configs:
-      - url: http://127.0.0.1:{hook_port}/hook
-        send_resolved: false
-"
-    )
-}
 
 /// `VmHWM` of a process in kB.
 fn hwm_kb(pid: u32) -> u64 {
@@ -217,22 +198,6 @@ fn post(client: &reqwest::blocking::Client, base: &str, token: Option<&str>, bod
     }
     let resp = req.send().expect("POST /api/v2/alerts");
     assert!(resp.status().is_success(), "{base}: {}", resp.status());
-}
-
-fn batch_json(start: usize, n: usize) -> String {
-    let mut s = String::from("[");
-    for i in start..start + n {
-        if i > start {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            "{{\"labels\":{{\"alertname\":\"Load{}\",\"instance\":\"host-{i}\",\"job\":\"bench\",\"severity\":\"low\"}},\
-             \"annotations\":{{\"summary\":\"load test alert {i}\"}},\"generatorURL\":\"http://bench/{i}\"}}",
-            i % 50
-        ));
-    }
-    s.push(']');
-    s
 }
 
 /// One keep-alive HTTP/1.1 connection that POSTs prepared bodies and

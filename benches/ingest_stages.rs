@@ -8,67 +8,22 @@
 //! Run: `cargo bench --bench ingest_stages` (`INGEST_STAGES_ALERTS`,
 //! default 300,000).
 
+#[path = "common/am.rs"]
+mod am;
+
 use std::time::Instant;
 
+use am::am_yml;
+
 use watchfire_dispatch::{Dispatcher, PostableAlert};
+use watchfire_router::amapi::decode::decode_alerts_serde;
 use watchfire_router::amapi::fastpost;
-use watchfire_router::amapi::wire::PostableAlert as WireAlert;
+use watchfire_router::amapi::samples::bench_json as batch_json;
 use watchfire_router::dispatch::alertlog::{AlertLog, Op};
 
 /// The binary's allocator, so the figures match the router's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The body `am_compare` posts.
-fn batch_json(start: usize, n: usize) -> String {
-    let mut s = String::from("[");
-    for i in start..start + n {
-        if i > start {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            "{{\"labels\":{{\"alertname\":\"Load{}\",\"instance\":\"host-{i}\",\"job\":\"bench\",\"severity\":\"low\"}},\
-             \"annotations\":{{\"summary\":\"load test alert {i}\"}},\"generatorURL\":\"http://bench/{i}\"}}",
-            i % 50
-        ));
-    }
-    s.push(']');
-    s
-}
-
-/// The serde path of the handler.
-fn serde_path(body: &[u8]) -> Vec<PostableAlert> {
-    let wire: Vec<WireAlert> = serde_json::from_slice(body).expect("valid body");
-    wire.into_iter()
-        .map(|w| {
-            let a = w.into_alert().expect("valid times");
-            PostableAlert {
-                labels: a.labels,
-                annotations: a.annotations,
-                starts_at: (a.starts_at != 0).then_some(a.starts_at),
-                ends_at: (a.ends_at != 0).then_some(a.ends_at),
-                generator_url: a.generator_url,
-            }
-        })
-        .collect()
-}
-
-const AM_YML: &str = "route:
-  receiver: blackhole
-  group_by: [alertname]
-  group_wait: 30s
-  group_interval: 5m
-  routes:
-    - matchers: ['bench=\"latency\"']
-      receiver: hook
-      group_by: ['...']
-      group_wait: 0s
-receivers:
-  - name: blackhole
-  - name: hook
-    webhook_configs:
-      - url: http://127.0.0.1:9/hook
-";
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -78,7 +33,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300_000);
-    let am = watchfire_amconfig::load_str(AM_YML, "am_compare.yml").expect("config");
+    let am = watchfire_amconfig::load_str(&am_yml(9), "am_compare.yml").expect("config");
     let cfg = watchfire_router::dispatch::build::dispatch_config(&am, "http://bench");
     let bodies: Vec<Vec<u8>> = (0..n / 64)
         .map(|b| batch_json(b * 64, 64).into_bytes())
@@ -87,7 +42,10 @@ fn main() {
     let per_alert = |t: Instant| t.elapsed().as_secs_f64() / total * 1e6;
 
     let t = Instant::now();
-    let slow: usize = bodies.iter().map(|b| serde_path(b).len()).sum();
+    let slow: usize = bodies
+        .iter()
+        .map(|b| decode_alerts_serde(b).expect("valid body").len())
+        .sum();
     let serde_us = per_alert(t);
 
     let t = Instant::now();

@@ -9,67 +9,16 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use watchfire_dispatch::PostableAlert;
-use watchfire_router::amapi::{fastpost, wire};
+use watchfire_router::amapi::decode::decode_alerts_serde;
+use watchfire_router::amapi::fastpost;
+use watchfire_router::amapi::samples::{bench_json as batch_json, prometheus_json};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The benchmark's body (benches/am_compare.rs `batch_json`).
-fn batch_json(start: usize, n: usize) -> String {
-    let mut s = String::from("[");
-    for i in start..start + n {
-        if i > start {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            "{{\"labels\":{{\"alertname\":\"Load{}\",\"instance\":\"host-{i}\",\"job\":\"bench\",\"severity\":\"low\"}},\
-             \"annotations\":{{\"summary\":\"load test alert {i}\"}},\"generatorURL\":\"http://bench/{i}\"}}",
-            i % 50
-        ));
-    }
-    s.push(']');
-    s
-}
-
-/// A Prometheus-shaped body (as in `amapi/fastpost/tests.rs`): keys in
-/// the order Go's encoding/json writes them, `&` escaped as `\u0026`,
-/// RFC 3339 times with nanoseconds, `Z` or an offset.
-fn prometheus_json(start: usize, n: usize) -> String {
-    let mut s = String::from("[");
-    for i in start..start + n {
-        if i > start {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            "{{\"annotations\":{{\"description\":\"host-{i}:9100 of job node has been down for more than 5 minutes.\",\
-             \"summary\":\"Instance host-{i}:9100 down\"}},\
-             \"endsAt\":\"2026-11-22T16:{:02}:07.{:09}Z\",\"startsAt\":\"2026-11-22T17:{:02}:07.5+01:00\",\
-             \"generatorURL\":\"http://prometheus-0:9090/graph?g0.expr=up%7Bjob%3D%22node%22%7D+%3D%3D+0\\u0026g0.tab=1\",\
-             \"labels\":{{\"alertname\":\"InstanceDown\",\"instance\":\"host-{i}:9100\",\"job\":\"node\",\"severity\":\"critical\"}}}}",
-            i % 60,
-            i * 7_919 % 1_000_000_000,
-            i % 60,
-        ));
-    }
-    s.push(']');
-    s
-}
-
 /// The serde path as `post_alerts` runs it.
 fn serde_path(body: &[u8]) -> Option<Vec<PostableAlert>> {
-    let wire: Vec<wire::PostableAlert> = serde_json::from_slice(body).ok()?;
-    let mut alerts = Vec::with_capacity(wire.len());
-    for w in wire {
-        let a = w.into_alert().ok()?;
-        alerts.push(PostableAlert {
-            labels: a.labels,
-            annotations: a.annotations,
-            starts_at: (a.starts_at != 0).then_some(a.starts_at),
-            ends_at: (a.ends_at != 0).then_some(a.ends_at),
-            generator_url: a.generator_url,
-        });
-    }
-    Some(alerts)
+    decode_alerts_serde(body).ok()
 }
 
 fn bench(c: &mut Criterion) {

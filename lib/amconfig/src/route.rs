@@ -78,34 +78,28 @@ impl RouteNode {
 
     /// Alertmanager's `Route.Match`: the matching leaves in tree order.
     pub fn match_nodes<'a>(&'a self, labels: &LabelSet, out: &mut Vec<&'a RouteNode>) -> bool {
-        if !self.matches(labels) {
-            return false;
-        }
-        let before = out.len();
-        for child in &self.routes {
-            if child.match_nodes(labels, out) && !child.continue_ {
-                break;
-            }
-        }
-        if out.len() == before {
-            out.push(self);
-        }
-        true
+        self.match_into(labels, out, &|n| n)
     }
 
-    /// [`RouteNode::match_nodes`], appending the matched nodes' options.
-    fn match_opts(&self, labels: &LabelSet, out: &mut Vec<Arc<RouteOpts>>) -> bool {
+    /// [`RouteNode::match_nodes`], appending `each(node)` for every
+    /// matched node (its options, on the ingest path: no second vector).
+    fn match_into<'a, T>(
+        &'a self,
+        labels: &LabelSet,
+        out: &mut Vec<T>,
+        each: &impl Fn(&'a RouteNode) -> T,
+    ) -> bool {
         if !self.matches(labels) {
             return false;
         }
         let before = out.len();
         for child in &self.routes {
-            if child.match_opts(labels, out) && !child.continue_ {
+            if child.match_into(labels, out, each) && !child.continue_ {
                 break;
             }
         }
         if out.len() == before {
-            out.push(self.opts.clone());
+            out.push(each(self));
         }
         true
     }
@@ -140,7 +134,7 @@ impl Routing for RouteTree {
 
     fn route_into(&self, labels: &LabelSet, out: &mut Vec<Arc<RouteOpts>>) {
         let before = out.len();
-        self.root.match_opts(labels, out);
+        self.root.match_into(labels, out, &|n| n.opts.clone());
         if out.len() == before {
             out.push(self.root.opts.clone());
         }

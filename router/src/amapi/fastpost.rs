@@ -72,13 +72,8 @@ pub fn parse_alerts(body: &[u8]) -> Option<Vec<PostableAlert>> {
     } else {
         loop {
             alerts.push(cur.alert(&mut scratch)?);
-            match cur.peek()? {
-                b',' => cur.pos += 1,
-                b']' => {
-                    cur.pos += 1;
-                    break;
-                }
-                _ => return None,
+            if cur.list_end(b']')? {
+                break;
             }
         }
     }
@@ -155,6 +150,18 @@ impl<'a> Cursor<'a> {
         } else {
             None
         }
+    }
+
+    /// After a list item: consumes `,` (`Some(false)`, more follow) or
+    /// `close` (`Some(true)`, the list ended); anything else fails.
+    #[inline]
+    fn list_end(&mut self, close: u8) -> Option<bool> {
+        let c = self.peek()?;
+        if c != b',' && c != close {
+            return None;
+        }
+        self.pos += 1;
+        Some(c == close)
     }
 
     /// Consumes a literal `null` (whitespace already skipped).
@@ -260,13 +267,8 @@ impl<'a> Cursor<'a> {
             self.eat(b':')?;
             let value = self.string()?;
             scratch.push((name, value));
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    break;
-                }
-                _ => return None,
+            if self.list_end(b'}')? {
+                break;
             }
         }
         let set = if self.escaped {
@@ -313,13 +315,8 @@ impl<'a> Cursor<'a> {
                 return None;
             }
             seen |= bit;
-            match self.peek()? {
-                b',' => self.pos += 1,
-                b'}' => {
-                    self.pos += 1;
-                    break;
-                }
-                _ => return None,
+            if self.list_end(b'}')? {
+                break;
             }
         }
         let starts_at = wire::parse_time("startsAt", starts_at.as_deref()).ok()?;

@@ -26,14 +26,14 @@ use parking_lot::RwLock;
 use serde::Deserialize;
 use watchfire_alertmodel::parse::parse_matcher;
 use watchfire_alertmodel::{LabelSet, Matcher};
-use watchfire_dispatch::{AlertView, MatcherRecord, PostableAlert, SilenceSpec};
+use watchfire_dispatch::{AlertView, MatcherRecord, SilenceSpec};
 
 use super::service::{DispatchService, ServiceError};
 use super::ui;
-use crate::amapi::fastpost;
+use crate::amapi::decode::decode_alerts;
 use crate::amapi::wire::{
     format_time, AlertGroupJson, AlertStatusJson, ErrorBody, GettableAlert, GettableSilence,
-    PostableAlert as WireAlert, PostableSilence, ReceiverName,
+    PostableSilence, ReceiverName,
 };
 
 /// What the handlers share.
@@ -176,26 +176,7 @@ async fn post_alerts(
 ) -> Result<Response, ApiError> {
     authorize(&st, &headers)?;
     let arriving = st.service.arriving();
-    // The common shape decodes on the fast path; anything else (and every
-    // error message) is serde's.
-    let alerts = match fastpost::parse_alerts(&body) {
-        Some(alerts) => alerts,
-        None => {
-            let wire: Vec<WireAlert> = json_body(&body)?;
-            let mut alerts = Vec::with_capacity(wire.len());
-            for (i, w) in wire.into_iter().enumerate() {
-                let a = w.into_alert().map_err(|e| bad(format!("alert {i}: {e}")))?;
-                alerts.push(PostableAlert {
-                    labels: a.labels,
-                    annotations: a.annotations,
-                    starts_at: (a.starts_at != 0).then_some(a.starts_at),
-                    ends_at: (a.ends_at != 0).then_some(a.ends_at),
-                    generator_url: a.generator_url,
-                });
-            }
-            alerts
-        }
-    };
+    let alerts = decode_alerts(&body).map_err(|e| bad(e.to_string()))?;
     let report = st.service.receive_arriving(alerts, arriving).await?;
     if !report.errors.is_empty() {
         return Err(bad(report.message()));

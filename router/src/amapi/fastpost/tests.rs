@@ -4,24 +4,12 @@
 use watchfire_dispatch::PostableAlert;
 
 use super::parse_alerts;
-use crate::amapi::wire;
+use crate::amapi::decode::decode_alerts_serde;
+use crate::amapi::samples::{bench_json as batch_json, prometheus_json};
 
 /// The serde path exactly as `post_alerts` runs it (errors as text).
 fn serde_path(body: &[u8]) -> Result<Vec<PostableAlert>, String> {
-    let wire: Vec<wire::PostableAlert> =
-        serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
-    let mut alerts = Vec::with_capacity(wire.len());
-    for (i, w) in wire.into_iter().enumerate() {
-        let a = w.into_alert().map_err(|e| format!("alert {i}: {e}"))?;
-        alerts.push(PostableAlert {
-            labels: a.labels,
-            annotations: a.annotations,
-            starts_at: (a.starts_at != 0).then_some(a.starts_at),
-            ends_at: (a.ends_at != 0).then_some(a.ends_at),
-            generator_url: a.generator_url,
-        });
-    }
-    Ok(alerts)
+    decode_alerts_serde(body).map_err(|e| e.to_string())
 }
 
 /// What the fast path must do with a body.
@@ -52,23 +40,6 @@ fn check(body: &[u8], want: Want) -> bool {
         Want::Any => {}
     }
     fast.is_some()
-}
-
-/// The benchmark's body (benches/am_compare.rs `batch_json`).
-fn batch_json(start: usize, n: usize) -> String {
-    let mut s = String::from("[");
-    for i in start..start + n {
-        if i > start {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            "{{\"labels\":{{\"alertname\":\"Load{}\",\"instance\":\"host-{i}\",\"job\":\"bench\",\"severity\":\"low\"}},\
-             \"annotations\":{{\"summary\":\"load test alert {i}\"}},\"generatorURL\":\"http://bench/{i}\"}}",
-            i % 50
-        ));
-    }
-    s.push(']');
-    s
 }
 
 #[test]
@@ -174,30 +145,6 @@ fn crafted_bodies() {
     for (body, want) in table {
         check(body, *want);
     }
-}
-
-/// A Prometheus-shaped body (benches/post_parse.rs `prometheus_json`):
-/// keys in the order Go's encoding/json writes them, `&` escaped as
-/// `\u0026`, RFC 3339 times with nanoseconds, `Z` or an offset.
-fn prometheus_json(start: usize, n: usize) -> String {
-    let mut s = String::from("[");
-    for i in start..start + n {
-        if i > start {
-            s.push(',');
-        }
-        s.push_str(&format!(
-            "{{\"annotations\":{{\"description\":\"host-{i}:9100 of job node has been down for more than 5 minutes.\",\
-             \"summary\":\"Instance host-{i}:9100 down\"}},\
-             \"endsAt\":\"2026-11-22T16:{:02}:07.{:09}Z\",\"startsAt\":\"2026-11-22T17:{:02}:07.5+01:00\",\
-             \"generatorURL\":\"http://prometheus-0:9090/graph?g0.expr=up%7Bjob%3D%22node%22%7D+%3D%3D+0\\u0026g0.tab=1\",\
-             \"labels\":{{\"alertname\":\"InstanceDown\",\"instance\":\"host-{i}:9100\",\"job\":\"node\",\"severity\":\"critical\"}}}}",
-            i % 60,
-            i * 7_919 % 1_000_000_000,
-            i % 60,
-        ));
-    }
-    s.push(']');
-    s
 }
 
 #[test]
@@ -411,18 +358,12 @@ fn benchmark_body_is_taken() {
     }
 }
 
-/// A small xorshift64*, fixed seed: reproducible "random" bodies.
-struct Rng(u64);
+/// Reproducible "random" bodies (a fixed seed).
+struct Rng(fastrand::Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.usize(..n)
     }
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len())]
@@ -543,7 +484,7 @@ fn mutate(r: &mut Rng, body: &str) -> Vec<u8> {
         }
         let at = r.below(b.len());
         match r.below(4) {
-            0 => b[at] = r.next() as u8,
+            0 => b[at] = r.0.u8(..),
             1 => b.insert(at, BYTES[r.below(BYTES.len())]),
             2 => {
                 b.remove(at);
@@ -556,7 +497,7 @@ fn mutate(r: &mut Rng, body: &str) -> Vec<u8> {
 
 #[test]
 fn randomized_against_serde() {
-    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut r = Rng(fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15));
     let (mut valid, mut taken_mutants, mut mutants) = (0, 0, 0);
     let mut escaped = 0;
     for _ in 0..10_000 {
