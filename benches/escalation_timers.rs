@@ -120,7 +120,7 @@ fn main() {
                     ..PostableAlert::default()
                 })
                 .collect();
-            svc.receive(alerts).await.expect("receive");
+            svc.receive(alerts, None).await.expect("receive");
             // Spread the posts over ~10 s.
             let due = t0 + (b as i64 + 1) * 10_000 / batches as i64;
             let wait = due - now_ms();

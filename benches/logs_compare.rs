@@ -528,25 +528,51 @@ fn wait_for(target: u64, every: Duration, mut progress: impl FnMut() -> u64) -> 
     }
 }
 
-fn run_rsyslog(dir: &Path, input: &Path, bytes: u64, tck: f64) -> Run {
-    let work = dir.join("rsyslog-work");
+/// Writes `<name>.conf` (and makes `<name>-work`): imfile reads `input`
+/// into one ruleset whose only action is `action`, through a template
+/// named `raw` with the given string; `modules` loads what the action
+/// needs.
+fn rsyslog_conf(
+    dir: &Path,
+    name: &str,
+    input: &Path,
+    modules: &str,
+    template: &str,
+    action: &str,
+) -> PathBuf {
+    let work = dir.join(format!("{name}-work"));
     std::fs::create_dir_all(&work).expect("rsyslog work dir");
-    let out = dir.join("rsyslog.out");
-    let conf = dir.join("rsyslog.conf");
+    let conf = dir.join(format!("{name}.conf"));
     std::fs::write(
         &conf,
         format!(
             "global(workDirectory=\"{}\" maxMessageSize=\"64k\")\n\
              module(load=\"imfile\")\n\
-             template(name=\"raw\" type=\"string\" string=\"%msg%\\n\")\n\
+             {modules}\
+             template(name=\"raw\" type=\"string\" string=\"{template}\")\n\
              input(type=\"imfile\" file=\"{}\" tag=\"app\" ruleset=\"out\")\n\
-             ruleset(name=\"out\") {{ action(type=\"omfile\" file=\"{}\" template=\"raw\") }}\n",
+             ruleset(name=\"out\") {{ {action} }}\n",
             work.display(),
             input.display(),
-            out.display()
         ),
     )
     .expect("write rsyslog config");
+    conf
+}
+
+fn run_rsyslog(dir: &Path, input: &Path, bytes: u64, tck: f64) -> Run {
+    let out = dir.join("rsyslog.out");
+    let conf = rsyslog_conf(
+        dir,
+        "rsyslog",
+        input,
+        "",
+        "%msg%\\n",
+        &format!(
+            "action(type=\"omfile\" file=\"{}\" template=\"raw\")",
+            out.display()
+        ),
+    );
     let t0 = Instant::now();
     let rsyslog = spawn_rsyslog(&conf, &dir.join("rsyslog.pid"));
     let pid = rsyslog.0.id();
@@ -606,25 +632,18 @@ fn run_rsyslog_kafka(dir: &Path, input: &Path, lines: u64, tck: f64) -> Option<R
         .set("bootstrap.servers", &brokers)
         .create()
         .expect("watermark client");
-    let work = dir.join("rsyslog-kafka-work");
-    std::fs::create_dir_all(&work).expect("rsyslog work dir");
-    let conf = dir.join("rsyslog-kafka.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "global(workDirectory=\"{}\" maxMessageSize=\"64k\")\n\
-             module(load=\"imfile\")\n\
-             module(load=\"omkafka\")\n\
-             template(name=\"raw\" type=\"string\" string=\"%msg%\")\n\
-             input(type=\"imfile\" file=\"{}\" tag=\"app\" ruleset=\"out\")\n\
-             ruleset(name=\"out\") {{ action(type=\"omkafka\" broker=[\"{brokers}\"] \
+    let conf = rsyslog_conf(
+        dir,
+        "rsyslog-kafka",
+        input,
+        "module(load=\"omkafka\")\n",
+        "%msg%",
+        &format!(
+            "action(type=\"omkafka\" broker=[\"{brokers}\"] \
              topic=\"{KAFKA_TOPIC}\" template=\"raw\" partitions.auto=\"on\" \
-             confParam=[\"compression.codec=lz4\", \"enable.idempotence=true\", \"acks=all\"]) }}\n",
-            work.display(),
-            input.display(),
+             confParam=[\"compression.codec=lz4\", \"enable.idempotence=true\", \"acks=all\"])"
         ),
-    )
-    .expect("write rsyslog config");
+    );
     let t0 = Instant::now();
     let rsyslog = spawn_rsyslog(&conf, &dir.join("rsyslog-kafka.pid"));
     let pid = rsyslog.0.id();

@@ -56,17 +56,12 @@ impl LabelSet {
 
     /// Builds a set from pairs in any order; for a repeated name the last
     /// value wins (as when collecting into a map).
-    fn from_pairs<K: AsRef<str>, V: AsRef<str>>(mut pairs: Vec<(K, V)>) -> LabelSet {
-        // A stable sort keeps equal names in input order; keep the last.
-        pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
-        let mut out: Vec<(K, V)> = Vec::with_capacity(pairs.len());
-        for p in pairs {
-            match out.last_mut() {
-                Some(last) if last.0.as_ref() == p.0.as_ref() => *last = p,
-                _ => out.push(p),
-            }
-        }
-        LabelSet::from_sorted(&out)
+    fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: Vec<(K, V)>) -> LabelSet {
+        let mut borrowed: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        LabelSet::from_unsorted(&mut borrowed)
     }
 
     /// Builds a set from borrowed pairs in any order, reusing the caller's
@@ -74,17 +69,15 @@ impl LabelSet {
     /// a repeated name keeps the last value, as [`FromIterator`] does.
     pub fn from_unsorted(pairs: &mut Vec<(&str, &str)>) -> LabelSet {
         if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+            // A stable sort keeps equal names in input order; keep the last.
             pairs.sort_by(|a, b| a.0.cmp(b.0));
-            let mut w = 0;
-            for r in 0..pairs.len() {
-                if w > 0 && pairs[w - 1].0 == pairs[r].0 {
-                    pairs[w - 1] = pairs[r];
-                } else {
-                    pairs[w] = pairs[r];
-                    w += 1;
+            pairs.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    *kept = *later;
                 }
-            }
-            pairs.truncate(w);
+                same
+            });
         }
         LabelSet::from_sorted(pairs)
     }

@@ -177,7 +177,7 @@ async fn post_alerts(
     authorize(&st, &headers)?;
     let arriving = st.service.arriving();
     let alerts = decode_alerts(&body).map_err(|e| bad(e.to_string()))?;
-    let report = st.service.receive_arriving(alerts, arriving).await?;
+    let report = st.service.receive(alerts, Some(arriving)).await?;
     if !report.errors.is_empty() {
         return Err(bad(report.message()));
     }

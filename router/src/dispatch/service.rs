@@ -159,25 +159,22 @@ impl DispatchService {
         Ok(out)
     }
 
-    /// `POST /api/v2/alerts`.
-    pub async fn receive(&self, alerts: Vec<PostableAlert>) -> Result<ReceiveReport, ServiceError> {
-        self.mutate(|c, now| c.receive(now, alerts)).await
+    /// `POST /api/v2/alerts` (or the rule engine, in process). An
+    /// announced request ([`DispatchService::arriving`]) withdraws its
+    /// announcement once its changes are queued.
+    pub async fn receive(
+        &self,
+        alerts: Vec<PostableAlert>,
+        arriving: Option<Arriving>,
+    ) -> Result<ReceiveReport, ServiceError> {
+        self.mutate_arriving(|c, now| c.receive(now, alerts), arriving)
+            .await
     }
 
     /// Announces a `POST /api/v2/alerts` whose body is still being
     /// decoded, so a commit starting meanwhile waits for it (briefly).
     pub fn arriving(&self) -> Arriving {
         self.inner.persister.arriving()
-    }
-
-    /// [`DispatchService::receive`] for an announced request.
-    pub async fn receive_arriving(
-        &self,
-        alerts: Vec<PostableAlert>,
-        arriving: Arriving,
-    ) -> Result<ReceiveReport, ServiceError> {
-        self.mutate_arriving(|c, now| c.receive(now, alerts), Some(arriving))
-            .await
     }
 
     /// `POST /api/v2/silences`: the silence's id.

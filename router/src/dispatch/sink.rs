@@ -24,10 +24,14 @@ impl AlertSink for DispatchSink {
                     generator_url: a.generator_url.clone(),
                 })
                 .collect();
-            let report = self.0.receive(batch).await.map_err(|e| SinkError::Send {
-                target: "dispatcher".into(),
-                reason: e.to_string(),
-            })?;
+            let report = self
+                .0
+                .receive(batch, None)
+                .await
+                .map_err(|e| SinkError::Send {
+                    target: "dispatcher".into(),
+                    reason: e.to_string(),
+                })?;
             if report.errors.is_empty() {
                 Ok(())
             } else {
