@@ -18,6 +18,8 @@
 //!
 //! Run: `cargo bench --bench am_compare` (needs Debian's
 //! `prometheus-alertmanager`). Prints a table and the ratios.
+//! `AM_COMPARE_SIDES=watchfire` runs one side only, and
+//! `AM_COMPARE_WATCHFIRE=path` another `watchfire` build, for A/B runs.
 
 #[path = "common/am.rs"]
 mod am;
@@ -169,7 +171,9 @@ fn start_watchfire(dir: &Path, cfg: &Path) -> Side {
         ),
     )
     .expect("router.yml");
-    let bin = env!("CARGO_BIN_EXE_watchfire");
+    // `AM_COMPARE_WATCHFIRE` runs another build (A/B runs of a change).
+    let bin = std::env::var("AM_COMPARE_WATCHFIRE")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_watchfire").into());
     let child = Command::new(bin)
         .args(["router", "--config"])
         .arg(&rcfg)

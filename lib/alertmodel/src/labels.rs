@@ -185,10 +185,14 @@ impl LabelSet {
 
     /// Keeps only the labels for which `keep(name, value)` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
-        let pairs: Vec<(&str, &str)> = self.iter().filter(|(k, v)| keep(k, v)).collect();
-        if pairs.len() != self.len() {
-            *self = LabelSet::from_sorted(&pairs);
-        }
+        // Usually every label stays: find the first to go before building
+        // anything (this runs once per posted alert).
+        let Some(first) = self.iter().position(|(k, v)| !keep(k, v)) else {
+            return;
+        };
+        let mut pairs: Vec<(&str, &str)> = self.iter().take(first).collect();
+        pairs.extend(self.iter().skip(first + 1).filter(|(k, v)| keep(k, v)));
+        *self = LabelSet::from_sorted(&pairs);
     }
 
     /// The labels as an owned map (for code that builds template data).
@@ -462,6 +466,24 @@ mod tests {
         check_ops(&start, &|l, m| {
             l.retain(|_, v| !v.is_empty());
             m.retain(|_, v| !v.is_empty());
+        });
+        // Nothing, the first, a middle one, the last, several, everything.
+        for gone in [
+            &[][..],
+            &["a"],
+            &["job"],
+            &["zz"],
+            &["a", "job"],
+            &["alertname", "zz"],
+        ] {
+            check_ops(&start, &|l, m| {
+                l.retain(|k, _| !gone.contains(&k));
+                m.retain(|k, _| !gone.contains(&k.as_str()));
+            });
+        }
+        check_ops(&start, &|l, m| {
+            l.retain(|_, _| false);
+            m.retain(|_, _| false);
         });
         check_ops(&start, &|l, m| {
             l.extend([("job", "new"), ("c", "3")]);

@@ -58,9 +58,14 @@ impl RouteOpts {
 pub trait Routing: Send + Sync {
     fn route(&self, labels: &LabelSet) -> Vec<Arc<RouteOpts>>;
 
-    /// [`Routing::route`] into a buffer the caller reuses (appends).
-    fn route_into(&self, labels: &LabelSet, out: &mut Vec<Arc<RouteOpts>>) {
-        out.extend(self.route(labels));
+    /// [`Routing::route`] as a visit: calls `each` with every matched
+    /// route, in order, borrowed (the ingest path clones no `Arc` per
+    /// alert: a shared reference count is a cache line the cores would
+    /// pass back and forth).
+    fn route_each(&self, labels: &LabelSet, each: &mut dyn FnMut(&Arc<RouteOpts>)) {
+        for r in self.route(labels) {
+            each(&r);
+        }
     }
 }
 

@@ -78,28 +78,26 @@ impl RouteNode {
 
     /// Alertmanager's `Route.Match`: the matching leaves in tree order.
     pub fn match_nodes<'a>(&'a self, labels: &LabelSet, out: &mut Vec<&'a RouteNode>) -> bool {
-        self.match_into(labels, out, &|n| n)
+        self.match_each(labels, &mut |n| out.push(n))
     }
 
-    /// [`RouteNode::match_nodes`], appending `each(node)` for every
-    /// matched node (its options, on the ingest path: no second vector).
-    fn match_into<'a, T>(
-        &'a self,
-        labels: &LabelSet,
-        out: &mut Vec<T>,
-        each: &impl Fn(&'a RouteNode) -> T,
-    ) -> bool {
+    /// [`RouteNode::match_nodes`] as a visit: `each(node)` for every
+    /// matched node in order. Returns whether this node matched.
+    fn match_each<'a>(&'a self, labels: &LabelSet, each: &mut dyn FnMut(&'a RouteNode)) -> bool {
         if !self.matches(labels) {
             return false;
         }
-        let before = out.len();
+        let mut any = false;
         for child in &self.routes {
-            if child.match_into(labels, out, each) && !child.continue_ {
-                break;
+            if child.match_each(labels, each) {
+                any = true;
+                if !child.continue_ {
+                    break;
+                }
             }
         }
-        if out.len() == before {
-            out.push(each(self));
+        if !any {
+            each(self);
         }
         true
     }
@@ -128,15 +126,13 @@ impl RouteTree {
 impl Routing for RouteTree {
     fn route(&self, labels: &LabelSet) -> Vec<Arc<RouteOpts>> {
         let mut out = Vec::new();
-        self.route_into(labels, &mut out);
+        self.route_each(labels, &mut |r| out.push(r.clone()));
         out
     }
 
-    fn route_into(&self, labels: &LabelSet, out: &mut Vec<Arc<RouteOpts>>) {
-        let before = out.len();
-        self.root.match_into(labels, out, &|n| n.opts.clone());
-        if out.len() == before {
-            out.push(self.root.opts.clone());
+    fn route_each(&self, labels: &LabelSet, each: &mut dyn FnMut(&Arc<RouteOpts>)) {
+        if !self.root.match_each(labels, &mut |n| each(&n.opts)) {
+            each(&self.root.opts);
         }
     }
 }

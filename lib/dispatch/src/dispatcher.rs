@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use smallvec::SmallVec;
-use watchfire_alertmodel::{Alert, GroupBy, LabelSet, RouteOpts};
+use watchfire_alertmodel::{Alert, GroupBy, LabelSet};
 
 use crate::escalation::{Escalation, EscalationPolicy};
 use crate::group::{DispatchConfig, Group};
@@ -16,7 +16,6 @@ use crate::nflog::NflogEntry;
 use crate::records::{id_key, DeadLetter, Outgoing, Table};
 use crate::silence::{SilenceError, SilenceSpec, Silences};
 use crate::store::{prepare, AlertError, AlertStore, PostableAlert, ReceiveReport};
-use crate::{FpMap, FpSet};
 
 /// Errors of the dispatcher's calls.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,11 +37,7 @@ pub struct Dispatcher {
     pub(crate) silences: Silences,
     /// Keyed with a seeded hash: group keys are made of posted labels.
     pub(crate) groups: HashMap<String, Group, foldhash::fast::RandomState>,
-    /// Fingerprint → how many groups hold the alert (it is deleted from
-    /// the store when the last one lets it go).
-    pub(crate) alert_groups: FpMap<u32>,
-    /// Scratch space of `route_alert`, kept to reuse its allocations.
-    route_scratch: Vec<Arc<RouteOpts>>,
+    /// Scratch space of `route_alert`, kept to reuse its allocation.
     key_scratch: String,
     pub(crate) flush_timers: BTreeSet<(i64, String)>,
     pub(crate) nflog: HashMap<String, NflogEntry>,
@@ -54,9 +49,10 @@ pub struct Dispatcher {
     pub(crate) dead: BTreeMap<u64, DeadLetter>,
     pub(crate) next_id: u64,
     pub(crate) dirty: BTreeSet<(Table, String)>,
-    /// Alerts changed since the last `take_changes` (kept apart from
-    /// `dirty`: the ingest path marks one per alert, without a string key).
-    pub(crate) dirty_alerts: FpSet,
+    /// Alert versions stored (`Some`) or deleted (`None`) since the last
+    /// `take_changes`, in order (kept apart from `dirty`: the ingest path
+    /// records one per alert, without a string key or a second lookup).
+    pub(crate) dirty_alerts: Vec<(u64, Option<Arc<Alert>>)>,
     pub(crate) next_gc: i64,
 }
 
@@ -76,8 +72,6 @@ impl Dispatcher {
             inhibitor,
             silences: Silences::default(),
             groups: HashMap::default(),
-            alert_groups: FpMap::default(),
-            route_scratch: Vec::new(),
             key_scratch: String::new(),
             flush_timers: BTreeSet::new(),
             nflog: HashMap::new(),
@@ -88,7 +82,7 @@ impl Dispatcher {
             dead: BTreeMap::new(),
             next_id: 1,
             dirty: BTreeSet::new(),
-            dirty_alerts: FpSet::default(),
+            dirty_alerts: Vec::new(),
             next_gc: i64::MIN,
         }
     }
@@ -111,23 +105,30 @@ impl Dispatcher {
 
     fn put(&mut self, alert: Alert, now: i64) {
         let (fp, stored) = self.store.put(alert, now);
-        self.dirty_alerts.insert(fp);
         self.inhibitor.upsert(fp, &stored);
         self.route_alert(fp, &stored, now);
+        // Moved, not cloned: a reference count is an atomic write.
+        self.dirty_alerts.push((fp, Some(stored)));
     }
 
     /// Places a stored alert in the groups of every route it matches.
     ///
-    /// The hot path of `POST /api/v2/alerts`: the routes and the group key
-    /// are written into reused buffers and the group is looked up
-    /// borrowed; the group's label set and owned key are made only when
-    /// the group is new.
+    /// The hot path of `POST /api/v2/alerts`: the routes are visited
+    /// borrowed, the group key is written into a reused buffer and the
+    /// group is looked up borrowed; the group's label set and owned key are
+    /// made only when the group is new. How many groups hold the alert is
+    /// counted in its store entry.
     pub(crate) fn route_alert(&mut self, fp: u64, alert: &Alert, now: i64) {
-        let mut routes = std::mem::take(&mut self.route_scratch);
         let mut key = std::mem::take(&mut self.key_scratch);
-        routes.clear();
-        self.cfg.routing.route_into(&alert.labels, &mut routes);
-        for route in &routes {
+        let Dispatcher {
+            cfg,
+            store,
+            groups,
+            flush_timers,
+            dirty,
+            ..
+        } = self;
+        cfg.routing.route_each(&alert.labels, &mut |route| {
             let mut pairs: SmallVec<[(&str, &str); 8]> = SmallVec::new();
             match &route.group_by {
                 GroupBy::All => pairs.extend(alert.labels.iter()),
@@ -144,7 +145,7 @@ impl Dispatcher {
             group_key_into(&mut key, &route.route_key, pairs.iter().copied());
             // A group's record holds its timers, not its alerts: it is
             // written when the group is made or its next flush moves.
-            let (before, after, new_alert, new_group) = match self.groups.get_mut(key.as_str()) {
+            let (before, after, new_alert, new_group) = match groups.get_mut(key.as_str()) {
                 Some(g) => {
                     let before = g.next_flush;
                     let new_alert = g.insert(fp, alert, now);
@@ -155,23 +156,22 @@ impl Dispatcher {
                     let mut g = Group::new(Arc::from(key.as_str()), route.clone(), labels, now);
                     g.insert(fp, alert, now);
                     let after = g.next_flush;
-                    self.flush_timers.insert((after, key.clone()));
-                    self.groups.insert(key.clone(), g);
+                    flush_timers.insert((after, key.clone()));
+                    groups.insert(key.clone(), g);
                     (after, after, true, true)
                 }
             };
             if before != after {
-                self.flush_timers.remove(&(before, key.clone()));
-                self.flush_timers.insert((after, key.clone()));
+                flush_timers.remove(&(before, key.clone()));
+                flush_timers.insert((after, key.clone()));
             }
             if new_alert {
-                *self.alert_groups.entry(fp).or_default() += 1;
+                store.add_group(fp);
             }
             if new_group || before != after {
-                self.dirty.insert((Table::Group, key.clone()));
+                dirty.insert((Table::Group, key.clone()));
             }
-        }
-        self.route_scratch = routes;
+        });
         self.key_scratch = key;
     }
 
@@ -182,17 +182,7 @@ impl Dispatcher {
             .groups
             .get_mut(key)
             .is_some_and(|g| g.alerts.remove(&fp));
-        let orphan = match self.alert_groups.get_mut(&fp) {
-            Some(n) => {
-                if removed {
-                    *n = n.saturating_sub(1);
-                }
-                *n == 0
-            }
-            None => true,
-        };
-        if orphan {
-            self.alert_groups.remove(&fp);
+        if self.store.release_group(fp, removed) {
             self.delete_alert(fp);
         }
     }
@@ -200,7 +190,7 @@ impl Dispatcher {
     pub(crate) fn delete_alert(&mut self, fp: u64) {
         if let Some(a) = self.store.remove(fp) {
             self.inhibitor.remove(fp, &a.labels);
-            self.dirty_alerts.insert(fp);
+            self.dirty_alerts.push((fp, None));
         }
     }
 
@@ -254,7 +244,7 @@ impl Dispatcher {
             self.dirty.insert((Table::Group, key.clone()));
         }
         self.groups.clear();
-        self.alert_groups.clear();
+        self.store.clear_groups();
         self.flush_timers.clear();
         self.rebuild_groups(now);
         let orphans: Vec<String> = self

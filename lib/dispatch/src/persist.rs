@@ -29,10 +29,7 @@ impl Dispatcher {
     /// The records changed since the last call.
     pub fn take_changes(&mut self) -> Changes {
         let mut ch = Changes {
-            alerts: std::mem::take(&mut self.dirty_alerts)
-                .into_iter()
-                .map(|fp| (fp, self.store.get_shared(fp)))
-                .collect(),
+            alerts: std::mem::take(&mut self.dirty_alerts),
             ..Changes::default()
         };
         for (table, key) in std::mem::take(&mut self.dirty) {

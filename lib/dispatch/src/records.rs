@@ -177,8 +177,9 @@ impl Record {
 pub struct Changes {
     pub upserts: Vec<Record>,
     pub deletes: Vec<(Table, String)>,
-    /// Alerts by fingerprint: the current version, or `None` when the
-    /// alert is gone. Kept apart from `upserts`/`deletes` (and keyed by
+    /// Alert changes by fingerprint, in the order they happened: a version
+    /// stored, or `None` when the alert is gone (a later entry for the same
+    /// fingerprint supersedes an earlier one). Kept apart from `upserts`/`deletes` (and keyed by
     /// the fingerprint the core already has) because ingestion writes one
     /// per alert: the persister need not hash the labels again.
     pub alerts: Vec<(u64, Option<Arc<Alert>>)>,

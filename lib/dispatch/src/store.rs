@@ -127,9 +127,19 @@ pub fn merge(a: &Alert, o: &Alert, now: i64) -> Alert {
 
 /// The stored alerts, by fingerprint. Alerts are shared (`Arc`) with the
 /// persistence records, so storing and persisting one copies no labels.
+/// Each entry also counts the aggregation groups holding the alert (the
+/// dispatcher deletes it when the last one lets it go): one table, so
+/// ingesting an alert touches one entry.
 #[derive(Debug, Default)]
 pub struct AlertStore {
-    alerts: crate::FpMap<Arc<Alert>>,
+    alerts: crate::FpMap<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    alert: Arc<Alert>,
+    /// Groups holding the alert.
+    groups: u32,
 }
 
 impl AlertStore {
@@ -137,48 +147,90 @@ impl AlertStore {
     /// ranges overlap, else replace. Returns the stored alert's fingerprint
     /// and the stored alert.
     pub fn put(&mut self, alert: Alert, now: i64) -> (u64, Arc<Alert>) {
+        use std::collections::hash_map::Entry as Slot;
         let fp = alert.fingerprint();
-        let stored = match self.alerts.get(&fp) {
-            Some(old)
-                if (alert.ends_at > old.starts_at && alert.ends_at < old.ends_at)
-                    || (alert.starts_at > old.starts_at && alert.starts_at < old.ends_at) =>
-            {
-                merge(old, &alert, now)
+        let stored = match self.alerts.entry(fp) {
+            Slot::Occupied(mut e) => {
+                let old = &e.get().alert;
+                let stored = if (alert.ends_at > old.starts_at && alert.ends_at < old.ends_at)
+                    || (alert.starts_at > old.starts_at && alert.starts_at < old.ends_at)
+                {
+                    Arc::new(merge(old, &alert, now))
+                } else {
+                    Arc::new(alert)
+                };
+                e.get_mut().alert = stored.clone();
+                stored
             }
-            _ => alert,
+            Slot::Vacant(e) => {
+                let stored = Arc::new(alert);
+                e.insert(Entry {
+                    alert: stored.clone(),
+                    groups: 0,
+                });
+                stored
+            }
         };
-        let stored = Arc::new(stored);
-        self.alerts.insert(fp, stored.clone());
         (fp, stored)
     }
 
+    /// Stores an alert as it is (restore), held by no group yet.
     pub fn insert_raw(&mut self, alert: Arc<Alert>) {
-        self.alerts.insert(alert.fingerprint(), alert);
+        self.alerts
+            .insert(alert.fingerprint(), Entry { alert, groups: 0 });
     }
 
     pub fn get(&self, fp: u64) -> Option<&Alert> {
-        self.alerts.get(&fp).map(|a| &**a)
+        self.alerts.get(&fp).map(|e| &*e.alert)
     }
 
     /// The stored alert itself (shared, not copied).
     pub fn get_shared(&self, fp: u64) -> Option<Arc<Alert>> {
-        self.alerts.get(&fp).cloned()
+        self.alerts.get(&fp).map(|e| e.alert.clone())
     }
 
     pub fn remove(&mut self, fp: u64) -> Option<Arc<Alert>> {
-        self.alerts.remove(&fp)
+        self.alerts.remove(&fp).map(|e| e.alert)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&u64, &Alert)> {
-        self.alerts.iter().map(|(fp, a)| (fp, &**a))
+        self.alerts.iter().map(|(fp, e)| (fp, &*e.alert))
     }
 
     pub fn iter_shared(&self) -> impl Iterator<Item = (&u64, &Arc<Alert>)> {
-        self.alerts.iter()
+        self.alerts.iter().map(|(fp, e)| (fp, &e.alert))
     }
 
     pub fn len(&self) -> usize {
         self.alerts.len()
+    }
+
+    /// One more group holds the alert.
+    pub fn add_group(&mut self, fp: u64) {
+        if let Some(e) = self.alerts.get_mut(&fp) {
+            e.groups += 1;
+        }
+    }
+
+    /// A group let the alert go (`removed`: it did hold it). True when no
+    /// group holds it any more (or it is not stored): it can be deleted.
+    pub fn release_group(&mut self, fp: u64, removed: bool) -> bool {
+        match self.alerts.get_mut(&fp) {
+            Some(e) => {
+                if removed {
+                    e.groups = e.groups.saturating_sub(1);
+                }
+                e.groups == 0
+            }
+            None => true,
+        }
+    }
+
+    /// No group holds any alert (before the groups are rebuilt).
+    pub fn clear_groups(&mut self) {
+        for e in self.alerts.values_mut() {
+            e.groups = 0;
+        }
     }
 }
 

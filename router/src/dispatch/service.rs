@@ -19,6 +19,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +71,10 @@ struct Inner {
     core: Mutex<Dispatcher>,
     persister: Persister,
     wake: tokio::sync::Notify,
+    /// When the timer loop sleeps until (ms), or `i64::MIN` while it is
+    /// awake: a change wakes it only if it makes something due earlier
+    /// (most `POST`s add alerts to groups whose flush is already set).
+    asleep_until: AtomicI64,
     deliverer: RwLock<Arc<dyn Deliverer>>,
     clock: Clock,
     sending: Mutex<HashSet<u64>>,
@@ -109,6 +114,7 @@ impl DispatchService {
                 core: Mutex::new(core),
                 persister,
                 wake: tokio::sync::Notify::new(),
+                asleep_until: AtomicI64::new(i64::MIN),
                 deliverer: RwLock::new(deliverer),
                 clock,
                 sending: Mutex::new(HashSet::new()),
@@ -128,7 +134,8 @@ impl DispatchService {
     }
 
     /// Runs `f` on the core under its lock, queues the changes it made,
-    /// waits for them to be durable, and wakes the timer loop.
+    /// waits for them to be durable, and wakes the timer loop if it must
+    /// act earlier than it planned.
     async fn mutate<T>(
         &self,
         f: impl FnOnce(&mut Dispatcher, i64) -> T,
@@ -144,18 +151,25 @@ impl DispatchService {
         arriving: Option<Arriving>,
     ) -> Result<T, ServiceError> {
         let now = self.now();
-        let (out, done) = {
+        let (out, done, next) = {
             let mut core = self.inner.core.lock();
             let out = f(&mut core, now);
             let ch = core.take_changes();
             let done = (!ch.is_empty()).then(|| self.inner.persister.queue(ch, Vec::new()));
             drop(arriving);
-            (out, done)
+            (out, done, core.next_wakeup())
         };
         if let Some(done) = done {
             wait(done).await?;
         }
-        self.inner.wake.notify_one();
+        // The loop marks itself awake before it reads `next_wakeup` under
+        // the lock, and publishes its deadline after: so either it saw this
+        // change, or this reads "awake" (or the deadline it computed with
+        // the change) and wakes it.
+        let until = self.inner.asleep_until.load(Ordering::Acquire);
+        if until == i64::MIN || next.is_some_and(|t| t < until) {
+            self.inner.wake.notify_one();
+        }
         Ok(out)
     }
 
@@ -218,6 +232,7 @@ impl DispatchService {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
+            self.inner.asleep_until.store(i64::MIN, Ordering::Release);
             let now = self.now();
             let (due, done) = {
                 let mut core = self.inner.core.lock();
@@ -257,6 +272,9 @@ impl DispatchService {
                 Some(t) => t.saturating_sub(self.now()).clamp(0, 3_600_000),
                 None => 3_600_000,
             };
+            self.inner
+                .asleep_until
+                .store(self.now().saturating_add(sleep_ms), Ordering::Release);
             if sleep_ms == 0 && next.is_some_and(|t| t <= now) {
                 // Work due at a time we already processed: yield once so a
                 // busy core cannot spin this task.
