@@ -13,7 +13,7 @@
 //! commit instead of one row per alert. Other records keep one row per
 //! key.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -51,11 +51,22 @@ struct Job {
 pub struct Persister {
     tx: mpsc::Sender<Job>,
     /// Requests announced ([`Persister::arriving`]) and not yet queued.
-    arriving: Arc<AtomicUsize>,
+    arriving: Arc<Announced>,
 }
 
 /// The longest a commit waits for announced requests.
 pub const LINGER: Duration = Duration::from_micros(500);
+
+/// Requests on their way to a commit, shared by the handles and the
+/// commit thread.
+#[derive(Debug, Default)]
+struct Announced {
+    /// Announced and not yet queued.
+    count: AtomicUsize,
+    /// The commit thread is waiting for them (and wants a nudge when the
+    /// last one is queued or withdrawn).
+    lingering: AtomicBool,
+}
 
 /// A request on its way to [`Persister::queue`] (decoding its body,
 /// waiting for the core's lock). While any exists, the commit thread
@@ -64,14 +75,19 @@ pub const LINGER: Duration = Duration::from_micros(500);
 /// others waiting for the next. Dropping it (after queueing, or on an
 /// error) withdraws the announcement.
 pub struct Arriving {
-    arriving: Arc<AtomicUsize>,
+    arriving: Arc<Announced>,
     tx: mpsc::Sender<Job>,
 }
 
 impl Drop for Arriving {
     fn drop(&mut self) {
-        if self.arriving.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // The last one: a waiting commit need not wait any longer.
+        // The last one: a waiting commit need not wait any longer. Only
+        // a commit that waits needs the nudge (a wake-up of its thread):
+        // it says so before it reads the count, and this reads its flag
+        // after changing the count, so one of the two sees the other.
+        if self.arriving.count.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.arriving.lingering.load(Ordering::SeqCst)
+        {
             let _ = self.tx.send(Job::nudge());
         }
     }
@@ -109,7 +125,7 @@ impl Persister {
     /// (both from [`load`]).
     pub fn start(store: DispatchStore, log: AlertLog, observe: CommitObserver) -> Persister {
         let (tx, rx) = mpsc::channel::<Job>();
-        let arriving = Arc::new(AtomicUsize::new(0));
+        let arriving = Arc::new(Announced::default());
         let spawned = std::thread::Builder::new()
             .name("dispatch-persist".into())
             .spawn({
@@ -125,7 +141,7 @@ impl Persister {
     /// Announces a request that will queue changes soon (see
     /// [`Arriving`]).
     pub fn arriving(&self) -> Arriving {
-        self.arriving.fetch_add(1, Ordering::AcqRel);
+        self.arriving.count.fetch_add(1, Ordering::SeqCst);
         Arriving {
             arriving: self.arriving.clone(),
             tx: self.tx.clone(),
@@ -202,13 +218,14 @@ fn to_changes(
 fn gather(
     first: Job,
     rx: &mpsc::Receiver<Job>,
-    arriving: &AtomicUsize,
+    arriving: &Announced,
     linger: Duration,
 ) -> Vec<Job> {
     let mut jobs = vec![first];
     jobs.extend(rx.try_iter());
     let start = Instant::now();
-    while arriving.load(Ordering::Acquire) > 0 {
+    arriving.lingering.store(true, Ordering::SeqCst);
+    while arriving.count.load(Ordering::SeqCst) > 0 {
         let left = linger.saturating_sub(start.elapsed());
         match rx.recv_timeout(left) {
             Ok(j) => {
@@ -218,6 +235,7 @@ fn gather(
             Err(_) => break,
         }
     }
+    arriving.lingering.store(false, Ordering::SeqCst);
     // Jobs queued before the last withdrawal were sent before the count
     // read zero above.
     jobs.extend(rx.try_iter());
@@ -228,7 +246,7 @@ fn commit_loop(
     store: DispatchStore,
     mut log: AlertLog,
     rx: mpsc::Receiver<Job>,
-    arriving: &AtomicUsize,
+    arriving: &Announced,
     observe: CommitObserver,
 ) {
     while let Ok(first) = rx.recv() {
@@ -489,22 +507,27 @@ escalation_policies:
     #[test]
     fn a_commit_waits_for_announced_requests_only() {
         let (tx, rx) = mpsc::channel::<Job>();
-        let count = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Announced::default());
         let p = Persister {
             tx: tx.clone(),
-            arriving: count.clone(),
+            arriving: shared.clone(),
         };
+        let count = || shared.count.load(Ordering::SeqCst);
         let long = Duration::from_secs(30);
         // Nothing announced: what is queued, at once.
         tx.send(job()).unwrap();
         let t = Instant::now();
-        let got = gather(job(), &rx, &count, long);
+        let got = gather(job(), &rx, &shared, long);
         assert_eq!(got.len(), 2);
         assert!(t.elapsed() < Duration::from_secs(10), "waited for nothing");
+        // No commit waiting: a withdrawal wakes nobody.
+        drop(p.arriving());
+        assert_eq!(count(), 0);
+        assert_eq!(rx.try_iter().count(), 0, "a nudge nobody waits for");
         // Two announced: the commit takes both requests' jobs, and stops
         // waiting when the last announcement is withdrawn.
         let (a, b) = (p.arriving(), p.arriving());
-        assert_eq!(count.load(Ordering::Acquire), 2);
+        assert_eq!(count(), 2);
         let worker = std::thread::spawn(move || {
             tx.send(job()).unwrap();
             drop(a);
@@ -512,7 +535,7 @@ escalation_policies:
             drop(b);
         });
         let t = Instant::now();
-        let got = gather(job(), &rx, &count, long);
+        let got = gather(job(), &rx, &shared, long);
         worker.join().unwrap();
         assert!(
             t.elapsed() < Duration::from_secs(10),
@@ -520,10 +543,26 @@ escalation_policies:
         );
         let requests = got.iter().filter(|j| j.done.is_some()).count();
         assert_eq!(requests, 3, "the first job and both announced ones");
-        assert_eq!(count.load(Ordering::Acquire), 0);
-        // The last withdrawal's nudge is in this batch or the next one.
+        assert_eq!(count(), 0);
+        assert!(!shared.lingering.load(Ordering::SeqCst));
+        // At most the last withdrawal's nudge (none if the worker was done
+        // before the commit began to wait), in this batch or the next.
         let nudges = got.len() - requests + rx.try_iter().count();
-        assert_eq!(nudges, 1);
+        assert!(nudges <= 1, "{nudges} nudges");
+        // A commit already waiting: the withdrawal must wake it.
+        let a = p.arriving();
+        let commit = {
+            let shared = shared.clone();
+            std::thread::spawn(move || gather(job(), &rx, &shared, long).len())
+        };
+        while !shared.lingering.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let t = Instant::now();
+        drop(a);
+        let jobs = commit.join().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10), "not woken");
+        assert_eq!(jobs, 2, "its own job and the nudge");
     }
 
     #[test]
