@@ -15,20 +15,27 @@
 //!    loop runs the gate's local shape checks at trigger bytes (`@ + : .
 //!    =`, spaces, non-ASCII); a string with a firing trigger or a mark,
 //!    or with escapes whose decoded text may match, is listed for the
-//!    text rules; every key goes through the key matcher, and the strings
-//!    and numbers under a sensitive key are listed for replacement. Nesting
+//!    text rules; so is a number holding a mark (or with one in the
+//!    spaces just before it: a digit run may start there) or whose
+//!    exponent's `+` fires the phone trigger, since the rewrite runs the
+//!    text rules on a number's literal text too; every key goes through
+//!    the key matcher, and the strings and numbers under a sensitive key
+//!    are listed for replacement. Nesting
 //!    over the limit and embedded JSON documents stop the pass. The same
 //!    pass keeps the top-level string fields for the caller
 //!    ([`crate::Fields`]).
 //! 3. **Patch.** Nothing listed: the record is passed through untouched.
 //!    Otherwise the listed tokens get exactly what the rewrite gives them
 //!    (the text rules' result, or the key rule's replacement, re-encoded
-//!    by `serde_json`) and everything else is copied.
+//!    by `serde_json`; a number the text rules change becomes a string
+//!    holding the redacted text, one they leave is copied as written) and
+//!    everything else is copied.
 //!
-//! A string that is not listed cannot match any text rule (every
-//! prefilter match inside it would have fired a trigger or left a mark
-//! in it), and the rewrite leaves such a string as it is; everything else
-//! is done as the rewrite does it. Only built-in rules qualify (user
+//! A string or number that is not listed cannot match any text rule
+//! (every prefilter match inside it would have fired a trigger or left a
+//! mark in it, or, for a number, in the spaces before it), and the
+//! rewrite leaves such a token as it is; everything else is done as the
+//! rewrite does it. Only built-in rules qualify (user
 //! patterns may be anchored, and the gate does not know them), so a config
 //! with user patterns never takes this path; any doubt (invalid JSON, too
 //! deep, embedded JSON, an undecodable string) takes the exact slow path.
@@ -116,7 +123,7 @@ impl Redactor {
             let text = if raw.starts_with('"') {
                 crate::json::decode(raw)?
             } else {
-                // A number under a sensitive key.
+                // A number: its literal text.
                 Cow::Borrowed(raw)
             };
             let new = match e.kind {
@@ -285,6 +292,112 @@ mod tests {
         assert!(
             hits > 5_000,
             "too few matching strings to mean anything: {hits}"
+        );
+    }
+
+    /// Random numbers (digit runs of every length around the card and
+    /// base64 thresholds, signs, fractions, exponents with `+`), after
+    /// random whitespace at every place a number can be: whenever the
+    /// `RegexSet` or the base64 run scan matches a number's text, the
+    /// plan lists that number, and the fast path agrees with the rewrite.
+    #[test]
+    fn plan_lists_every_number_the_rules_may_match() {
+        use crate::scan::Scanner;
+        const DIGITS: &[&str] = &[
+            "4111",
+            "1111",
+            "0",
+            "7",
+            "12",
+            "555",
+            "4111111111111111",
+            "12345678",
+            "99999",
+        ];
+        const WS: &[&str] = &["", " ", "  ", "\t", "\n ", " \r\n  "];
+        let r = crate::Redactor::with_defaults().unwrap();
+        let mut next = crate::gate::tests::xorshift(0x5851_f42d_4c95_7f2d);
+        let (mut hits, mut n) = (0, 0);
+        while n < 30_000 {
+            n += 1;
+            /// A run of 1 to `max` pieces of [`DIGITS`], no leading 0.
+            fn run(next: &mut dyn FnMut() -> u64, max: u64) -> String {
+                let k = 1 + next() % max;
+                let mut s: String = (0..k)
+                    .map(|_| DIGITS[(next() % DIGITS.len() as u64) as usize])
+                    .collect();
+                if s.len() > 1 && s.starts_with('0') {
+                    s.replace_range(..1, "4");
+                }
+                s
+            }
+            let mut number = || {
+                let mut s = String::new();
+                if next().is_multiple_of(3) {
+                    s.push('-');
+                }
+                s.push_str(&run(&mut next, 8));
+                if next().is_multiple_of(4) {
+                    s.push('.');
+                    s.push_str(&run(&mut next, 6));
+                }
+                if next().is_multiple_of(4) {
+                    s.push_str(["e", "E+", "e-", "e+"][(next() % 4) as usize]);
+                    s.push_str(&run(&mut next, 4));
+                }
+                s
+            };
+            let nums = [number(), number(), number()];
+            let mut ws = || WS[(next() % WS.len() as u64) as usize];
+            // Each number's span, as the line is built.
+            let mut line = String::new();
+            let mut spans = Vec::new();
+            for (i, part) in [r#"{"a":"#, r#","b":["#, r#",{"c":"#, "}]}"]
+                .iter()
+                .enumerate()
+            {
+                line.push_str(part);
+                if let Some(num) = nums.get(i) {
+                    line.push_str(ws());
+                    spans.push((line.len(), line.len() + num.len()));
+                    line.push_str(num);
+                    line.push_str(ws());
+                }
+            }
+            let marks = {
+                let mut m = Vec::new();
+                r.quick
+                    .as_ref()
+                    .unwrap()
+                    .marks(line.as_bytes(), true, &mut m);
+                m.sort_unstable();
+                m
+            };
+            let mut sc = Scanner::gated(&r, &line, false, &marks);
+            assert!(sc.document().is_ok(), "{line}");
+            for (num, &(start, end)) in nums.iter().zip(&spans) {
+                let may = r.set_is_match(num) || crate::engine::has_base64_run(num);
+                // The rewrite's shortcut for short numbers.
+                assert!(!may || num.len() >= crate::json::SHORT_NUMBER, "{num}");
+                if may {
+                    hits += 1;
+                    assert!(
+                        sc.edits.iter().any(|e| (e.start, e.end) == (start, end)),
+                        "{num:?} not listed in {line:?}"
+                    );
+                }
+            }
+            let fast = r.json_fast(&line, None, &mut Vec::new());
+            let slow = r.json_document(&line, 0, &mut Vec::new());
+            match (fast, slow) {
+                (Fast::Clean, Ok(Some(out))) => assert_eq!(out, line),
+                (Fast::Changed(a), Ok(Some(b))) => assert_eq!(a, b),
+                (f, s) => panic!("{line}: fast {f:?}, slow {s:?}"),
+            }
+        }
+        assert!(
+            hits > 10_000,
+            "too few matching numbers to mean anything: {hits}"
         );
     }
 }

@@ -13,6 +13,13 @@
 //!   every string and number inside is replaced; `true`, `false` and `null`
 //!   are kept.
 //! - Every other string (keys included) goes through the text rules.
+//! - So does every other number: its literal text, exactly as written
+//!   (`4111111111111111`, `-1.5e3`), is redacted as if it were a string.
+//!   When the rules leave it unchanged (nearly always) the number is
+//!   copied verbatim; when they change it (a Luhn-valid card number
+//!   written as a number) it is replaced by a JSON string holding the
+//!   redacted text (`"[REDACTED:card]"`), so the output stays valid JSON,
+//!   and the hits are counted like any other text-rule hit.
 //! - A string that itself holds a JSON document (Docker's `log` field) is
 //!   redacted structurally too, then re-encoded.
 
@@ -242,9 +249,10 @@ impl<'a> Rewriter<'a, '_> {
         self.text(start, &text)
     }
 
-    /// Runs the text rules on `text`, the decoded string token that starts
-    /// at `start` and ends at `pos`: the token stays as it is when nothing
-    /// matched.
+    /// Runs the text rules on `text`, the decoded string token (or the
+    /// number's literal text) that starts at `start` and ends at `pos`: the
+    /// token stays as it is when nothing matched, else it is replaced by
+    /// the redacted text as a JSON string.
     fn text(&mut self, start: usize, text: &str) -> Result<(), RedactError> {
         match self.r.text_inner(text, self.tally) {
             std::borrow::Cow::Borrowed(_) => Ok(()),
@@ -268,14 +276,34 @@ impl<'a> Rewriter<'a, '_> {
         if tok.is_empty() {
             return Err(RedactError::Internal("empty JSON value"));
         }
+        if matches!(tok, "true" | "false" | "null") {
+            return Ok(());
+        }
         match sensitive {
-            Some(rule) if !matches!(tok, "true" | "false" | "null") => {
-                self.write_replacement(start, rule, tok)
-            }
-            _ => Ok(()),
+            Some(rule) => self.write_replacement(start, rule, tok),
+            None => self.number(start, tok),
         }
     }
+
+    /// The number `tok` (not under a sensitive key) that starts at `start`
+    /// and ends at `pos`: its literal text goes through the text rules; a
+    /// changed one becomes a string holding the redacted text.
+    #[inline(never)]
+    fn number(&mut self, start: usize, tok: &str) -> Result<(), RedactError> {
+        // Most numbers are short: see `SHORT_NUMBER`.
+        if tok.len() < SHORT_NUMBER && self.r.gate_ok() {
+            return Ok(());
+        }
+        self.text(start, tok)
+    }
 }
+
+/// Numbers shorter than this need no text rule when there are no user
+/// patterns: in a number's bytes (`[0-9.eE+-]`) only the card prefilter
+/// (13 digits), the phone one (`+` and 8 digits) and the base64 run scan
+/// (40 bytes) of the built-in rules can match (see
+/// `Scanner::number_may_match` in [`crate::scan`]).
+pub(crate) const SHORT_NUMBER: usize = 9;
 
 /// Appends `text` as a JSON string, as `serde_json` writes it.
 pub(crate) fn push_encoded(out: &mut String, text: &str) -> Result<(), RedactError> {

@@ -8,7 +8,13 @@
 //! - By value: built-in patterns (email, IPv4/IPv6, Luhn-checked cards,
 //!   SSNs with valid ranges, JWTs, Bearer/Basic credentials, AWS, GitHub,
 //!   Slack and Google credentials, PEM private keys, E.164 phones,
-//!   mod-97-checked IBANs) and user patterns, inside every string.
+//!   mod-97-checked IBANs) and user patterns, inside every string, and in
+//!   the literal text of every JSON number (`4111111111111111` as a
+//!   number is a card too): a number the patterns change becomes a JSON
+//!   string holding the redacted text (`"[REDACTED:card]"`), any other
+//!   number is kept byte for byte. Of the built-ins only `card` can fire on
+//!   a number (13 to 19 digits in a row, issuer prefix, Luhn); user
+//!   patterns apply to numbers as to strings.
 //! - Actions: mask, keyed hash, partial ([`Action`]).
 //! - Cost: one `RegexSet` pass per string; per-rule regexes and checks
 //!   only run for rules that matched.

@@ -10,15 +10,19 @@
 //! path, so being stricter can only cost time, never change a result.
 //!
 //! Given the redactor ([`Scanner::gated`]) it also plans the redaction of
-//! the record, in the same pass: it lists as [`Edit`]s the strings that
-//! may hold a match of a text rule and the values under sensitive keys,
-//! and stops ("needs the slow path") at a string holding embedded JSON and
-//! at nesting over the limit. A string without escapes is a slice of the
+//! the record, in the same pass: it lists as [`Edit`]s the strings and
+//! numbers that may hold a match of a text rule and the values under
+//! sensitive keys, and stops ("needs the slow path") at a string holding
+//! embedded JSON and at nesting over the limit. A string without escapes is a slice of the
 //! line: it is listed when one of its bytes is a gate trigger whose check
 //! passes ([`crate::gate::Gate::trigger`], run from the string loop) or
 //! holds a whole-line mark ([`crate::gate::Gate::marks`]). A string with
-//! escapes is decoded and checked on its own. A string not listed
-//! certainly comes out of the text rules unchanged.
+//! escapes is decoded and checked on its own. A number (its literal text
+//! goes through the text rules, as in [`crate::json`]) is listed when a
+//! mark lies in it or in the spaces just before it, or the trigger at
+//! its exponent's `+` fires ([`Scanner::number_may_match`] says why that
+//! is enough). A string or number not listed certainly comes out of the
+//! text rules unchanged.
 
 use std::borrow::Cow;
 
@@ -56,14 +60,15 @@ const STR_GATED: [u8; 256] = {
 /// What the slow path's rewrite would do to one token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EditKind {
-    /// A string (key or value): run the text rules on its decoded text.
+    /// A string (key or value) or a number: run the text rules on its
+    /// decoded text (a number's literal text).
     Text,
     /// A string or number under a sensitive key: the rule's replacement.
     Replace(usize),
 }
 
 /// One token of the line to redact, `start..end` (a string's quotes
-/// included), in document order.
+/// included; a number's literal text), in document order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Edit {
     pub(crate) start: usize,
@@ -163,11 +168,17 @@ impl<'a> Scanner<'a> {
     }
 
     /// [`Scanner::report`] after the plan was applied, for the output:
-    /// the kept fields are the output's when no edit replaced a value
-    /// (which may turn a number into a string) and no edit touches a kept
-    /// field (every other token is copied as it is); `false` otherwise.
+    /// the kept fields are the output's when no edit replaced a value or
+    /// ran the text rules on a number (either may turn a number into a
+    /// string) and no edit touches a kept field (every other token is
+    /// copied as it is); `false` otherwise.
     pub(crate) fn report_unedited(&self, out: &mut dyn crate::Fields) -> bool {
-        if self.overflow || self.edits.iter().any(|e| e.kind != EditKind::Text) {
+        if self.overflow
+            || self
+                .edits
+                .iter()
+                .any(|e| e.kind != EditKind::Text || self.b[e.start] != b'"')
+        {
             return false;
         }
         let touched = self.kept[..self.n_kept].iter().any(|&(ks, _, _, ve)| {
@@ -207,13 +218,15 @@ impl<'a> Scanner<'a> {
             b'n' => self.literal(b"null"),
             b'-' | b'0'..=b'9' => {
                 let start = self.pos;
-                self.number()?;
-                if let (Some(rule), Some(_)) = (sens, self.r) {
-                    self.edits.push(Edit {
-                        start,
-                        end: self.pos,
-                        kind: EditKind::Replace(rule),
-                    });
+                let plus = self.number()?;
+                // Most numbers: no mark left ahead, no `+`, nothing to plan.
+                if self.r.is_some()
+                    && (sens.is_some()
+                        || plus.is_some()
+                        || self.mark_at < self.marks.len()
+                        || self.gate.is_none())
+                {
+                    self.plan_number(start, plus, sens);
                 }
                 Ok(())
             }
@@ -413,8 +426,9 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    fn number(&mut self) -> R<()> {
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; where its `+` is,
+    /// if it has one.
+    fn number(&mut self) -> R<Option<usize>> {
         let b = self.b;
         let mut i = self.pos;
         if b.get(i) == Some(&b'-') {
@@ -432,15 +446,19 @@ impl<'a> Scanner<'a> {
         if b.get(i) == Some(&b'.') {
             i = digits(b, i + 1)?;
         }
+        let mut plus = None;
         if matches!(b.get(i), Some(b'e' | b'E')) {
             i += 1;
             if matches!(b.get(i), Some(b'+' | b'-')) {
+                if b[i] == b'+' {
+                    plus = Some(i);
+                }
                 i += 1;
             }
             i = digits(b, i)?;
         }
         self.pos = i;
-        Ok(())
+        Ok(plus)
     }
 
     /// The text of the raw string `start..end`: borrowed without escapes,
@@ -477,6 +495,51 @@ impl<'a> Scanner<'a> {
             return r.text_may_match(text);
         }
         self.gate.is_none() || hit || self.marked(start, end)
+    }
+
+    /// Whether the text rules may change the literal text of the number
+    /// `start..pos` (not under a sensitive key), whose `+` is at `plus`.
+    /// Of the built-in prefilters only two can match inside a number's
+    /// bytes (`[0-9.eE+-]`): the card one (13 digits in a row: a `-` is
+    /// never between two digits), which lies in a digit run, and the phone
+    /// one (`+` and 8 digits, in an exponent), whose trigger is its `+`;
+    /// and so can the base64 run scan (40 bytes of `[0-9eE+]` in a row).
+    /// The others need two letters or more (a number has at most its
+    /// `e`), `@`, `:`, `=`, two `-` or three `.`. A digit run or base64
+    /// run inside the number's text lies in a maximal run of the line that
+    /// holds it; such a run of the line may start at the spaces before the
+    /// number (a space is in the digit-run class) but at no byte before
+    /// them (`[`, `,`, `:`, tab and newlines are in neither class), so a
+    /// mark in those spaces or in the number stands for it. (The caller
+    /// skips the call when no mark is left ahead: none can be in range.)
+    /// Without a gate, the prefilter itself answers.
+    fn number_may_match(&mut self, r: &Redactor, start: usize, plus: Option<usize>) -> bool {
+        let end = self.pos;
+        let Some(g) = self.gate else {
+            return r.text_may_match(&self.s[start..end]);
+        };
+        let mut from = start;
+        while from > 0 && self.b[from - 1] == b' ' {
+            from -= 1;
+        }
+        plus.is_some_and(|i| g.trigger(self.b, i)) || self.marked(from, end)
+    }
+
+    /// Plans the number `start..pos` (`plus`: where its `+` is), under the
+    /// sensitive key of rule `sens` if any.
+    #[inline(never)]
+    fn plan_number(&mut self, start: usize, plus: Option<usize>, sens: Option<usize>) {
+        let Some(r) = self.r else { return };
+        let kind = match sens {
+            Some(rule) => EditKind::Replace(rule),
+            None if self.number_may_match(r, start, plus) => EditKind::Text,
+            None => return,
+        };
+        self.edits.push(Edit {
+            start,
+            end: self.pos,
+            kind,
+        });
     }
 
     /// Plans the key `start..end`; its sensitive-name rule, if any.

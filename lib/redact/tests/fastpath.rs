@@ -23,8 +23,8 @@ fn slow() -> Redactor {
 }
 
 /// `line` redacts the same with and without the fast paths, with the same
-/// counts.
-fn check(fast: &Redactor, slow: &Redactor, line: &str) {
+/// counts; the number of card hits.
+fn check(fast: &Redactor, slow: &Redactor, line: &str) -> u64 {
     let (mut fs, mut ss) = (fast.stats(), slow.stats());
     let a = fast.redact_record(line, &mut fs);
     let b = slow.redact_record(line, &mut ss);
@@ -37,6 +37,7 @@ fn check(fast: &Redactor, slow: &Redactor, line: &str) {
     };
     assert_eq!(counts(&fs), counts(&ss), "counts for {line}");
     assert_eq!(fs.dropped(), ss.dropped());
+    fs.count("card")
 }
 
 #[test]
@@ -59,6 +60,42 @@ fn table_lines_agree() {
     ] {
         check(&fast, &slow, line);
     }
+}
+
+/// Numbers: card numbers at every place a number can be (top level of an
+/// object, arrays, objects in arrays, embedded JSON, after spaces, with a
+/// sign, fraction or exponent), under sensitive keys, and ordinary
+/// numbers (timestamps, durations, byte counts) that stay as written.
+#[test]
+fn number_lines_agree() {
+    let (fast, slow) = (Redactor::with_defaults().unwrap(), slow());
+    let mut cards = 0;
+    for line in [
+        r#"{"n":4111111111111111}"#,
+        r#"{"id":"x","value":[1,5500005555555559,2]}"#,
+        r#"[{"amount":378282246310005},{"amount":6011111111111117}]"#,
+        "{\"n\" :  30569309025904 ,\"m\":\t4111111111111111\n}",
+        "  4111111111111111  ",
+        "[  4111111111111111  ,   1]",
+        r#"[4111111111111111]"#,
+        r#"{"n":-4111111111111111,"m":4111111111111111.0,"r":0.4111111111111111}"#,
+        r#"{"n":1e-4111111111111111,"m":4111111111111111e2,"r":1E+4111111111111111}"#,
+        r#"{"a":-1.5e3,"b":0.25,"c":-0,"d":1E+2,"e":6.02e23,"f":42,"g":-42}"#,
+        r#"{"ts":1700000000,"ms":1700000000123,"us":1732291200123451,"ns":1732291200123456783}"#,
+        r#"{"duration_ms":12.345,"bytes":1234567890123,"n":4111111111111112,"x":1e+41555512345}"#,
+        r#"{"big":1234567890123456789012345678901234567890,"x":1e+12345678}"#,
+        r#"{"log":"{\"n\":4111111111111111,\"ok\":12}\n","stream":"stdout"}"#,
+        r#"{"log":"[4111111111111111, 1e+12345678, 12345678, -1.5e3, 1E+4111111111111111]"}"#,
+        r#"{"ssn":4111111111111111,"cookie":[4111111111111111,7]}"#,
+        r#"{"msg":"mail bob@example.com","n":4111111111111111,"level":"info"}"#,
+        r#"{"msg":"card 4111 1111 1111 1111","n":12,"level":"info"}"#,
+        r#"{"level":"info","n":4111111111111111,"service":"a"}"#,
+        r#"{"a":"4111","n":111111111111,"b":"1111 1111"}"#,
+    ] {
+        cards += check(&fast, &slow, line);
+        check_fields(&fast, line);
+    }
+    assert_eq!(cards, 20, "card hits over the table");
 }
 
 #[test]
@@ -139,6 +176,7 @@ fn random_records_agree() {
         x ^= x << 17;
         x
     };
+    let mut cards = 0;
     for _ in 0..20_000 {
         let n = 1 + next() % 6;
         let mut line = String::from("{");
@@ -149,7 +187,14 @@ fn random_records_agree() {
             line.push('"');
             line.push_str(KEYS[(next() % KEYS.len() as u64) as usize]);
             line.push_str("\":");
-            line.push_str(VALUES[(next() % VALUES.len() as u64) as usize]);
+            match next() % 8 {
+                0 => line.push_str(&number(&mut next)),
+                1 => {
+                    let (a, b) = (number(&mut next), number(&mut next));
+                    line.push_str(&format!("[{a}, {{\"v\":  {b} }}]"));
+                }
+                _ => line.push_str(VALUES[(next() % VALUES.len() as u64) as usize]),
+            }
         }
         line.push('}');
         match next() % 40 {
@@ -161,9 +206,110 @@ fn random_records_agree() {
             3 => line = format!("[{line},{line}]"),
             _ => {}
         }
-        check(&fast, &slow, &line);
+        cards += check(&fast, &slow, &line);
         check_fields(&fast, &line);
     }
+    // The generator makes card numbers of numbers often enough to mean
+    // something.
+    assert!(cards > 1_000, "only {cards} card hits");
+}
+
+/// A random JSON number: a sign, then digits (often a Luhn-valid card
+/// number of some issuer, or a run that is one digit off, or plain
+/// digits of any length up to 45), then now and then a fraction (itself
+/// possibly a card number) and a short exponent (signed or not).
+fn number(next: &mut impl FnMut() -> u64) -> String {
+    let digits = |next: &mut dyn FnMut() -> u64| -> String {
+        match next() % 4 {
+            0 | 1 => {
+                let card = card_number(next);
+                if next().is_multiple_of(4) {
+                    // Off by one in the last digit: fails Luhn.
+                    let (head, last) = card.split_at(card.len() - 1);
+                    let d = (last.as_bytes()[0] - b'0' + 1) % 10;
+                    format!("{head}{d}")
+                } else {
+                    card
+                }
+            }
+            _ => {
+                let len = 1 + next() % 45;
+                let mut s: String = (0..len)
+                    .map(|_| char::from(b'0' + (next() % 10) as u8))
+                    .collect();
+                if s.len() > 1 && s.starts_with('0') {
+                    s.replace_range(..1, "7");
+                }
+                s
+            }
+        }
+    };
+    let mut s = String::new();
+    if next().is_multiple_of(4) {
+        s.push('-');
+    }
+    s.push_str(&digits(next));
+    if next().is_multiple_of(5) {
+        s.push('.');
+        s.push_str(&digits(next));
+    }
+    if next().is_multiple_of(5) {
+        s.push(if next().is_multiple_of(2) { 'e' } else { 'E' });
+        match next() % 3 {
+            0 => s.push('+'),
+            1 => s.push('-'),
+            _ => {}
+        }
+        // Short: `serde_json`, which reads the output back, refuses
+        // exponents out of the range of an `f64`.
+        s.push_str(&(next() % 100).to_string());
+    }
+    s
+}
+
+/// A Luhn-valid card number with a real issuer prefix and length.
+fn card_number(next: &mut dyn FnMut() -> u64) -> String {
+    const ISSUERS: &[(&str, usize)] = &[
+        ("4", 16),
+        ("4", 13),
+        ("4", 19),
+        ("51", 16),
+        ("55", 16),
+        ("2221", 16),
+        ("34", 15),
+        ("37", 15),
+        ("6011", 16),
+        ("65", 19),
+        ("3530", 16),
+        ("36", 14),
+        ("300", 14),
+    ];
+    let (prefix, len) = ISSUERS[(next() % ISSUERS.len() as u64) as usize];
+    let mut s = prefix.to_string();
+    while s.len() < len - 1 {
+        s.push(char::from(b'0' + (next() % 10) as u8));
+    }
+    (0..10u8)
+        .map(|d| format!("{s}{d}"))
+        .find(|c| luhn(c))
+        .expect("one check digit works")
+}
+
+fn luhn(s: &str) -> bool {
+    let sum: u32 = s
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, c)| {
+            let v = u32::from(c - b'0');
+            match (i % 2, v * 2) {
+                (0, _) => v,
+                (_, d) if d > 9 => d - 9,
+                (_, d) => d,
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
 }
 
 /// Collects reported fields.

@@ -63,6 +63,106 @@ fn json_structure() {
     }
 }
 
+/// JSON numbers go through the text rules as their literal text: one the
+/// rules change becomes a string holding the redacted text, any other is
+/// kept byte for byte.
+#[test]
+fn numbers_go_through_the_text_rules() {
+    for (input, expect) in [
+        // Card numbers written as numbers (Visa, Mastercard, Amex,
+        // Discover, Diners), at the top level, in arrays, in objects in
+        // arrays, and with spacing around them.
+        (r#"{"n":4111111111111111}"#, r#"{"n":"[REDACTED:card]"}"#),
+        (
+            r#"{"id":"x","value":[1,5500005555555559,2]}"#,
+            r#"{"id":"x","value":[1,"[REDACTED:card]",2]}"#,
+        ),
+        (
+            r#"[{"amount":378282246310005},{"amount":6011111111111117}]"#,
+            r#"[{"amount":"[REDACTED:card]"},{"amount":"[REDACTED:card]"}]"#,
+        ),
+        (
+            "{\"n\" :  30569309025904 ,\"m\":\t4111111111111111\n}",
+            "{\"n\" :  \"[REDACTED:card]\" ,\"m\":\t\"[REDACTED:card]\"\n}",
+        ),
+        (r#"[4111111111111111]"#, r#"["[REDACTED:card]"]"#),
+        // The literal text is what the rules see: the sign, a fraction or
+        // an exponent stay around the card digits.
+        (r#"{"n":-4111111111111111}"#, r#"{"n":"-[REDACTED:card]"}"#),
+        (
+            r#"{"n":4111111111111111.0}"#,
+            r#"{"n":"[REDACTED:card].0"}"#,
+        ),
+        (
+            r#"{"ratio":0.4111111111111111}"#,
+            r#"{"ratio":"0.[REDACTED:card]"}"#,
+        ),
+        // Ordinary numbers stay byte for byte: negative, exponent,
+        // fraction, small, timestamps in s, ms, us, ns (Luhn-valid ones
+        // too: no issuer starts with 1), durations, byte counts, a
+        // 16-digit number failing Luhn, an exponent `+` with 11 digits
+        // (the phone shape, glued to the `e`), 40 digits in a row.
+        (
+            r#"{"a":-1.5e3,"b":0.25,"c":-0,"d":1E+2,"e":6.02e23,"f":42,"g":-42}"#,
+            r#"{"a":-1.5e3,"b":0.25,"c":-0,"d":1E+2,"e":6.02e23,"f":42,"g":-42}"#,
+        ),
+        (
+            r#"{"ts":1700000000,"ms":1700000000123,"ms2":1732291200126,"us":1732291200123451,"ns":1732291200123456783}"#,
+            r#"{"ts":1700000000,"ms":1700000000123,"ms2":1732291200126,"us":1732291200123451,"ns":1732291200123456783}"#,
+        ),
+        (
+            r#"{"duration_ms":12.345,"bytes":1234567890123,"n":4111111111111112,"x":1e+41555512345}"#,
+            r#"{"duration_ms":12.345,"bytes":1234567890123,"n":4111111111111112,"x":1e+41555512345}"#,
+        ),
+        (
+            r#"{"big":1234567890123456789012345678901234567890}"#,
+            r#"{"big":1234567890123456789012345678901234567890}"#,
+        ),
+        // Inside embedded JSON (Docker's `log` field).
+        (
+            r#"{"log":"{\"n\":4111111111111111,\"ok\":12}\n","stream":"stdout"}"#,
+            r#"{"log":"{\"n\":\"[REDACTED:card]\",\"ok\":12}\n","stream":"stdout"}"#,
+        ),
+        // Under a sensitive key: the key's replacement, as before.
+        (
+            r#"{"ssn":4111111111111111,"cookie":[4111111111111111,7]}"#,
+            r#"{"ssn":"[REDACTED:ssn]","cookie":["[REDACTED:cookie]","[REDACTED:cookie]"]}"#,
+        ),
+    ] {
+        check(input, expect);
+    }
+}
+
+/// A number's hits are counted like a string's; a sensitive key's
+/// replacement is counted for the key only.
+#[test]
+fn number_hits_are_counted() {
+    let r = Redactor::with_defaults().expect("builds");
+    let mut stats = r.stats();
+    let line = r#"{"n":4111111111111111,"m":[5500005555555559,{"k":"4111 1111 1111 1111"}],"ssn":4111111111111111,"ts":1732291200123456783}"#;
+    let out = r.redact_line(line, &mut stats).expect("redacts");
+    assert!(!out.contains("4111111111111111"), "{out}");
+    assert_eq!(stats.count("card"), 3);
+    assert_eq!(stats.count("key:ssn"), 1);
+    assert_eq!(stats.total(), 4);
+    // Through embedded JSON and `redact_json_object` too.
+    let mut stats = r.stats();
+    let line = r#"{"log":"[4111111111111111, 1]"}"#;
+    let out = r
+        .redact_json_object(line, &mut stats, &mut NoFields)
+        .expect("redacts")
+        .expect("an object");
+    assert_eq!(out.text, r#"{"log":"[\"[REDACTED:card]\", 1]"}"#);
+    assert_eq!(stats.count("card"), 1);
+    assert_eq!(stats.total(), 1);
+}
+
+struct NoFields;
+
+impl watchfire_redact::Fields for NoFields {
+    fn field(&mut self, _: &str, _: &str) {}
+}
+
 #[test]
 fn embedded_json_is_redacted_structurally() {
     check(
