@@ -157,6 +157,18 @@ mod tests {
     use super::Fast;
     use crate::{CustomPattern, RawRedactionConfig, Redactor};
 
+    /// The gate's marks over `line`, in order (what the fast path scans
+    /// with).
+    fn sorted_marks(r: &Redactor, line: &str) -> Vec<u32> {
+        let mut m = Vec::new();
+        r.quick
+            .as_ref()
+            .unwrap()
+            .marks(line.as_bytes(), true, &mut m);
+        m.sort_unstable();
+        m
+    }
+
     /// `line` takes the fast path exactly when `clean`; and whenever it
     /// does, the exact slow path agrees that nothing changes.
     fn check(r: &Redactor, line: &str, clean: bool) {
@@ -253,15 +265,7 @@ mod tests {
             let (k, v) = (piece(kn), piece(vn));
             let line = format!(r#"{{"id":"{k}","{k}":"{v}","n":{{"m":["{v} x","a {k}"]}}}}"#);
             n += 1;
-            let marks = {
-                let mut m = Vec::new();
-                r.quick
-                    .as_ref()
-                    .unwrap()
-                    .marks(line.as_bytes(), true, &mut m);
-                m.sort_unstable();
-                m
-            };
+            let marks = sorted_marks(&r, &line);
             let mut sc = Scanner::gated(&r, &line, false, &marks);
             if sc.document().is_err() {
                 // Embedded JSON or too deep: the slow path takes it.
@@ -364,15 +368,7 @@ mod tests {
                     line.push_str(ws());
                 }
             }
-            let marks = {
-                let mut m = Vec::new();
-                r.quick
-                    .as_ref()
-                    .unwrap()
-                    .marks(line.as_bytes(), true, &mut m);
-                m.sort_unstable();
-                m
-            };
+            let marks = sorted_marks(&r, &line);
             let mut sc = Scanner::gated(&r, &line, false, &marks);
             assert!(sc.document().is_ok(), "{line}");
             for (num, &(start, end)) in nums.iter().zip(&spans) {
