@@ -73,11 +73,9 @@ fn main() {
     let mut bytes = 0;
     // About what one commit holds under load: 16 requests.
     for commit in changes.chunks(16) {
-        let ops = commit.iter().flat_map(|c| {
-            c.alerts
-                .iter()
-                .map(|(fp, a)| (*fp, a.clone().map_or(Op::Del(*fp), Op::Put)))
-        });
+        let ops = commit
+            .iter()
+            .flat_map(|c| c.alerts.iter().map(|(fp, a)| Op::keyed(*fp, a.clone())));
         let w = log
             .append_keyed(ops, |_| Ok(None))
             .expect("no compaction reads");

@@ -179,9 +179,10 @@ pub struct Changes {
     pub deletes: Vec<(Table, String)>,
     /// Alert changes by fingerprint, in the order they happened: a version
     /// stored, or `None` when the alert is gone (a later entry for the same
-    /// fingerprint supersedes an earlier one). Kept apart from `upserts`/`deletes` (and keyed by
-    /// the fingerprint the core already has) because ingestion writes one
-    /// per alert: the persister need not hash the labels again.
+    /// fingerprint supersedes an earlier one). Kept apart from
+    /// `upserts`/`deletes` (and keyed by the fingerprint the core already
+    /// has) because ingestion writes one per alert: the persister need not
+    /// hash the labels again.
     pub alerts: Vec<(u64, Option<Arc<Alert>>)>,
 }
 

@@ -295,8 +295,7 @@ impl<'a> Cursor<'a> {
             // serde matches a key after decoding it: so does this.
             let bit = match key_bit(raw) {
                 Some(bit) => bit,
-                None if raw.contains('\\') => key_bit(&escape::decode(raw)?)?,
-                None => return None,
+                None => key_bit(&unescape(raw)?)?,
             };
             match bit {
                 LABELS => labels = Some(self.string_map(scratch)?),
@@ -335,17 +334,19 @@ impl<'a> Cursor<'a> {
 /// repeated name is found after decoding, so the last value still wins).
 #[inline(never)]
 fn decoded_set(raw: &[(&str, &str)]) -> Option<LabelSet> {
-    fn decode(s: &str) -> Option<Cow<'_, str>> {
-        if s.contains('\\') {
-            escape::decode(s).map(Cow::Owned)
-        } else {
-            Some(Cow::Borrowed(s))
-        }
-    }
     let owned: Vec<(Cow<'_, str>, Cow<'_, str>)> = raw
         .iter()
-        .map(|&(name, value)| Some((decode(name)?, decode(value)?)))
+        .map(|&(name, value)| Some((unescape(name)?, unescape(value)?)))
         .collect::<Option<_>>()?;
     let mut view: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (&**n, &**v)).collect();
     Some(LabelSet::from_unsorted(&mut view))
+}
+
+/// A string's raw contents, decoded: borrowed when it has no escape.
+fn unescape(raw: &str) -> Option<Cow<'_, str>> {
+    if raw.contains('\\') {
+        escape::decode(raw).map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(raw))
+    }
 }

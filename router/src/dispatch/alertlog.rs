@@ -52,6 +52,13 @@ pub enum Op {
 }
 
 impl Op {
+    /// The operation for one of the core's alert changes
+    /// ([`watchfire_dispatch::Changes::alerts`]): the stored version, or
+    /// `None` when the alert is gone; keyed by its fingerprint.
+    pub fn keyed(fp: u64, change: Option<Arc<Alert>>) -> (u64, Op) {
+        (fp, change.map_or(Op::Del(fp), Op::Put))
+    }
+
     /// The fingerprint of the alert this operation is about.
     pub fn fingerprint(&self) -> u64 {
         match self {

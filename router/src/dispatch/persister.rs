@@ -179,10 +179,7 @@ fn to_changes(
     ops: &mut Vec<(u64, Op)>,
     out: &mut Vec<Change>,
 ) -> Result<(), CommitError> {
-    ops.extend(ch.alerts.into_iter().map(|(fp, a)| match a {
-        Some(a) => (fp, Op::Put(a)),
-        None => (fp, Op::Del(fp)),
-    }));
+    ops.extend(ch.alerts.into_iter().map(|(fp, a)| Op::keyed(fp, a)));
     for r in ch.upserts {
         if let Record::Alert(a) = r {
             ops.push((a.fingerprint(), Op::Put(a)));
