@@ -4,8 +4,9 @@
 //! Phases, each run against both sides in turn:
 //! 1. **Throughput**: 100,000 distinct alerts posted to `POST /api/v2/alerts`
 //!    in batches of 64 over N keep-alive connections (`AM_COMPARE_CLIENTS`,
-//!    default 4 and 64; each side fresh per count); alerts/s and the
-//!    server's CPU-seconds per side. The route
+//!    default 4 and 64; each side fresh per count); alerts/s, and the
+//!    server's and the harness's (the load generator's) CPU-seconds per
+//!    side. The route
 //!    they hit has a receiver with no integrations, so neither side sends.
 //! 2. **Memory**: peak RSS (`VmHWM`) with those 100,000 alerts active.
 //! 3. **Latency**: 300 alerts, one at a time, on a route with
@@ -204,64 +205,53 @@ fn post(client: &reqwest::blocking::Client, base: &str, token: Option<&str>, bod
     assert!(resp.status().is_success(), "{base}: {}", resp.status());
 }
 
-/// One keep-alive HTTP/1.1 connection that POSTs prepared bodies and
-/// reads the answers: a lean client, so the harness takes as little of the
-/// 2 cores from the server under test as it can (both sides get the same).
-struct RawClient {
-    stream: std::net::TcpStream,
-    buf: Vec<u8>,
-}
-
-impl RawClient {
-    fn connect(base: &str) -> RawClient {
-        let addr = base.trim_start_matches("http://");
-        let stream = std::net::TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        RawClient {
-            stream,
-            buf: Vec::with_capacity(4096),
-        }
-    }
-
-    /// Sends a prepared request and returns the status code.
-    fn roundtrip(&mut self, request: &[u8]) -> u16 {
-        self.stream.write_all(request).expect("write request");
-        self.buf.clear();
-        let mut chunk = [0u8; 4096];
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = self.stream.read(&mut chunk).expect("read response");
-            assert!(n > 0, "connection closed");
-            self.buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        let chunked = head.contains("transfer-encoding: chunked");
+/// The status of the HTTP/1.1 response at the start of `buf`, once all of
+/// it (head and body, `content-length` or chunked) has arrived.
+fn complete_response(buf: &[u8]) -> Option<u16> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = &buf[head_end..];
+    let done = if head.contains("transfer-encoding: chunked") {
+        body.ends_with(b"0\r\n\r\n")
+    } else {
         let len: usize = head
             .lines()
             .find_map(|l| l.strip_prefix("content-length:"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
-        let done = |b: &[u8]| {
-            let body = &b[head_end..];
-            if chunked {
-                body.ends_with(b"0\r\n\r\n")
-            } else {
-                body.len() >= len
+        body.len() >= len
+    };
+    done.then_some(status)
+}
+
+/// One keep-alive HTTP/1.1 connection on its own thread, a lean client
+/// (prepared requests, plain sockets) so the harness takes as little of
+/// the 2 cores from the server under test as it can (both sides get the
+/// same): POSTs `requests[first], requests[first + step], ...` in turn,
+/// each after the answer to the one before.
+fn drive(base: &str, requests: &[Vec<u8>], first: usize, step: usize) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    for b in (first..requests.len()).step_by(step) {
+        stream.write_all(&requests[b]).expect("write request");
+        buf.clear();
+        let status = loop {
+            if let Some(s) = complete_response(&buf) {
+                break s;
             }
-        };
-        while !done(&self.buf) {
-            let n = self.stream.read(&mut chunk).expect("read body");
+            let n = stream.read(&mut chunk).expect("read response");
             assert!(n > 0, "connection closed");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        status
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        assert_eq!(status, 200, "{base}: batch {b} answered {status}");
     }
 }
 
@@ -279,8 +269,9 @@ fn request_bytes(side: &Side, body: &str) -> Vec<u8> {
     v
 }
 
-/// Phase 1: alerts/s and the server's CPU-seconds over the phase.
-fn throughput(side: &Side, clients: usize) -> (f64, f64) {
+/// Phase 1: alerts/s, the server's CPU-seconds over the phase, and the
+/// harness's own (the load generator's).
+fn throughput(side: &Side, clients: usize) -> (f64, f64, f64) {
     let total = alerts();
     let batches = total.div_ceil(BATCH);
     let requests: Vec<Vec<u8>> = (0..batches)
@@ -289,18 +280,13 @@ fn throughput(side: &Side, clients: usize) -> (f64, f64) {
     let requests = Arc::new(requests);
     let tck = proc_util::clk_tck();
     let cpu0 = proc_util::cpu_ticks(side.pid);
+    let own0 = proc_util::cpu_ticks(std::process::id());
     let start = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|t| {
             let requests = requests.clone();
             let base = side.base.clone();
-            std::thread::spawn(move || {
-                let mut c = RawClient::connect(&base);
-                for b in (t..requests.len()).step_by(clients) {
-                    let status = c.roundtrip(&requests[b]);
-                    assert_eq!(status, 200, "{base}: batch {b} answered {status}");
-                }
-            })
+            std::thread::spawn(move || drive(&base, &requests, t, clients))
         })
         .collect();
     for h in handles {
@@ -308,7 +294,8 @@ fn throughput(side: &Side, clients: usize) -> (f64, f64) {
     }
     let secs = start.elapsed().as_secs_f64();
     let cpu = (proc_util::cpu_ticks(side.pid) - cpu0) as f64 / tck;
-    (total as f64 / secs, cpu)
+    let own = (proc_util::cpu_ticks(std::process::id()) - own0) as f64 / tck;
+    (total as f64 / secs, cpu, own)
 }
 
 /// Phase 3: p50 and p99 in ms.
@@ -366,14 +353,15 @@ fn rounds() -> usize {
 struct Row {
     name: &'static str,
     clients: usize,
-    /// Per round: alerts/s, server CPU-s, peak RSS in kB.
-    runs: Vec<(f64, f64, u64)>,
+    /// Per round: alerts/s, server CPU-s, peak RSS in kB, the harness's
+    /// CPU-s.
+    runs: Vec<(f64, f64, u64, f64)>,
     latency: Option<(f64, f64)>,
 }
 
 impl Row {
     /// The round with the median throughput.
-    fn median(&self) -> (f64, f64, u64) {
+    fn median(&self) -> (f64, f64, u64, f64) {
         let mut v = self.runs.clone();
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v[v.len() / 2]
@@ -419,7 +407,7 @@ fn main() {
                 };
                 wait_ready(&client, &format!("{}/-/ready", side.base));
                 let idle_kb = hwm_kb(side.pid);
-                let (tput, cpu) = throughput(&side, clients);
+                let (tput, cpu, own) = throughput(&side, clients);
                 // Let background work (grouping, GC) settle, then read the peak.
                 std::thread::sleep(Duration::from_secs(3));
                 let hwm = hwm_kb(side.pid);
@@ -432,9 +420,9 @@ fn main() {
                     });
                 }
                 let row = &mut rows[first + i];
-                row.runs.push((tput, cpu, hwm));
+                row.runs.push((tput, cpu, hwm, own));
                 eprintln!(
-                    "{} ({clients} clients): {tput:.0} alerts/s, {cpu:.2} CPU-s, VmHWM {:.1} MiB (idle {:.1} MiB), latency {:?}",
+                    "{} ({clients} clients): {tput:.0} alerts/s, {cpu:.2} CPU-s (harness {own:.2}), VmHWM {:.1} MiB (idle {:.1} MiB), latency {:?}",
                     side.name,
                     hwm as f64 / 1024.0,
                     idle_kb as f64 / 1024.0,
@@ -447,17 +435,17 @@ fn main() {
         "Median of {} fresh-process rounds per row (alerts/s min–max in brackets).\n",
         rounds()
     );
-    println!("| | clients | alerts/s (POST, batches of {BATCH}) | server CPU-s | alerts per CPU-s | peak RSS, {} active alerts | latency p50 | latency p99 |", alerts());
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| | clients | alerts/s (POST, batches of {BATCH}) | server CPU-s | alerts per CPU-s | harness CPU-s | peak RSS, {} active alerts | latency p50 | latency p99 |", alerts());
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         let (p50, p99) = r
             .latency
             .map(|(a, b)| (format!("{a:.1} ms"), format!("{b:.1} ms")))
             .unwrap_or_default();
-        let (tput, cpu, hwm) = r.median();
+        let (tput, cpu, hwm, own) = r.median();
         let (lo, hi) = r.spread();
         println!(
-            "| {} | {} | {:.0} ({lo:.0}–{hi:.0}) | {:.2} | {:.0} | {:.1} MiB | {p50} | {p99} |",
+            "| {} | {} | {:.0} ({lo:.0}–{hi:.0}) | {:.2} | {:.0} | {own:.2} | {:.1} MiB | {p50} | {p99} |",
             r.name,
             r.clients,
             tput,
@@ -468,10 +456,10 @@ fn main() {
     }
     for pair in rows.chunks(2) {
         if let [am, wf] = pair {
-            let (at, ac, ah) = am.median();
-            let (wt, wc, wh) = wf.median();
+            let (at, ac, ah, _) = am.median();
+            let (wt, wc, wh, _) = wf.median();
             println!(
-                "| **ratio watchfire / alertmanager** | {} | **{:.1}×** | | **{:.1}×** | **{:.2}×** | | |",
+                "| **ratio watchfire / alertmanager** | {} | **{:.1}×** | | **{:.1}×** | | **{:.2}×** | | |",
                 am.clients,
                 wt / at,
                 ac / wc.max(0.01),
