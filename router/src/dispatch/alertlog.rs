@@ -5,7 +5,9 @@
 //! a key and an encoding call per alert, in the single commit thread.
 //! Instead, every commit appends **rows of operations** (`Put` an alert's
 //! new version, `Del` a fingerprint) to one table keyed by a `u64`
-//! sequence number. A commit of 4,096 alerts is four inserts, not 4,096.
+//! sequence number. A row holds at most [`ROW_OPS`] operations and
+//! [`ROW_BYTES`] bytes (sized to fill one redb page), so a commit of
+//! 4,096 alerts is a few dozen inserts, not 4,096.
 //!
 //! Loading replays the rows in order: a later `Put` of a fingerprint
 //! replaces an earlier one, a `Del` removes it. So the log stays correct
@@ -38,6 +40,15 @@ use watchfire_alertmodel::Alert;
 
 /// Most operations in one row: keeps rows (and a compaction step) small.
 pub const ROW_OPS: usize = 1024;
+
+/// Most bytes in one row (unless a single operation is larger). redb
+/// stores a large value alone in a page of 4 KiB × 2ⁿ and writes the
+/// whole page, so a row is cut to fill one exactly: 16 bytes go to the
+/// leaf's header, its length and its `u64` key. Rows of 1,024 alerts
+/// (about 137 KiB) went into 256 KiB pages, so a commit wrote (and
+/// fsynced) almost twice its data. 32 KiB rows waste at most one partly
+/// filled page per commit.
+pub const ROW_BYTES: usize = 32 * 1024 - 16;
 
 /// Garbage allowed on top of `live` before compaction starts.
 pub const SLACK: u64 = 65_536;
@@ -119,8 +130,9 @@ pub struct AlertLog {
     blind: bool,
     /// Rows whose last live version went since the last collection.
     candidates: Vec<u64>,
-    /// [`ROW_OPS`] and [`SLACK`] (smaller in tests).
+    /// [`ROW_OPS`], [`ROW_BYTES`] and [`SLACK`] (smaller in tests).
     row_ops: usize,
+    row_bytes: usize,
     slack: u64,
 }
 
@@ -134,15 +146,28 @@ impl Default for AlertLog {
             blind: false,
             candidates: Vec::new(),
             row_ops: ROW_OPS,
+            row_bytes: ROW_BYTES,
             slack: SLACK,
         }
     }
 }
 
-/// A row being built in a commit.
+/// A row being built in a commit: its operations, encoded as they come
+/// (the row's leading count is added when it closes).
 struct Open {
     seq: u64,
-    ops: Vec<Op>,
+    count: usize,
+    body: Vec<u8>,
+}
+
+impl Open {
+    fn new(seq: u64, cap: usize) -> Open {
+        Open {
+            seq,
+            count: 0,
+            body: Vec::with_capacity(cap),
+        }
+    }
 }
 
 /// Decodes one stored row.
@@ -335,14 +360,15 @@ impl AlertLog {
         let first = self.next_seq;
         let mut out = LogWrite::default();
         let mut open: Option<Open> = None;
+        let mut written = 0;
         for (fp, op) in ops {
-            self.push(fp, op, &mut open, &mut out)?;
+            written += 1;
+            self.push(fp, op, &mut open, &mut out);
         }
         // Compaction: move the oldest rows forward while over budget, but
         // copy at most twice what this commit wrote (plus a few rows), so
         // no single commit pays for a whole sweep; garbage still shrinks
         // faster than it grows.
-        let written = out.puts.len() * self.row_ops + open.as_ref().map_or(0, |o| o.ops.len());
         let mut copy_budget = 2 * written + 4 * self.row_ops;
         while self.stored > 2 * self.latest.len() as u64 + self.slack {
             let Some(&oldest) = self.rows.keys().next() else {
@@ -361,7 +387,7 @@ impl AlertLog {
                 if let Op::Put(a) = op {
                     let fp = a.fingerprint();
                     if self.latest.get(&fp) == Some(&(oldest, i as u32)) {
-                        self.push(fp, Op::Put(a), &mut open, &mut out)?;
+                        self.push(fp, Op::Put(a), &mut open, &mut out);
                     }
                 }
             }
@@ -374,7 +400,7 @@ impl AlertLog {
             }
         }
         if let Some(o) = open.take() {
-            self.close(o, &mut out)?;
+            self.close(o, &mut out);
         }
         out.deletes
             .extend(self.collect(None).into_iter().filter(|s| {
@@ -390,47 +416,52 @@ impl AlertLog {
         Ok(out)
     }
 
-    /// Adds `op`, about the alert with fingerprint `fp`, to the open row.
-    fn push(
-        &mut self,
-        fp: u64,
-        op: Op,
-        open: &mut Option<Open>,
-        out: &mut LogWrite,
-    ) -> Result<(), LogError> {
-        if open.as_ref().is_some_and(|o| o.ops.len() >= self.row_ops) {
-            if let Some(o) = open.take() {
-                self.close(o, out)?;
-            }
+    /// Adds `op`, about the alert with fingerprint `fp`, to the open row,
+    /// first closing it when the op would take it past [`ROW_OPS`] or
+    /// [`ROW_BYTES`].
+    fn push(&mut self, fp: u64, op: Op, open: &mut Option<Open>, out: &mut LogWrite) {
+        if matches!(op, Op::Del(_)) && !self.blind && !self.latest.contains_key(&fp) {
+            // Nothing stored to delete: nothing to write.
+            return;
         }
+        let cap = self.row_bytes + 1024;
         let o = open.get_or_insert_with(|| {
             let seq = self.next_seq;
             self.next_seq += 1;
-            Open {
-                seq,
-                ops: Vec::new(),
-            }
+            Open::new(seq, cap)
         });
-        let at = o.ops.len() as u32;
-        match &op {
+        let start = o.body.len();
+        encode::op(&mut o.body, &op);
+        let full = o.count >= self.row_ops
+            || (o.count > 0
+                && encode::varint_len(o.count as u64 + 1) + o.body.len() > self.row_bytes);
+        if full {
+            // The op starts the next row.
+            let mut next = Open::new(self.next_seq, cap);
+            self.next_seq += 1;
+            next.body.extend_from_slice(&o.body[start..]);
+            o.body.truncate(start);
+            let done = std::mem::replace(o, next);
+            self.close(done, out);
+        }
+        let Some(o) = open.as_mut() else {
+            return;
+        };
+        let at = o.count as u32;
+        o.count += 1;
+        match op {
             Op::Put(_) => self.index_put(fp, o.seq, at),
             Op::Del(_) => {
-                if !self.index_del(fp, o.seq) {
-                    return Ok(());
-                }
+                self.index_del(fp, o.seq);
             }
         }
-        o.ops.push(op);
-        Ok(())
     }
 
-    fn close(&mut self, o: Open, out: &mut LogWrite) -> Result<(), LogError> {
+    fn close(&mut self, o: Open, out: &mut LogWrite) {
         if self.info(o.seq).live == 0 {
             self.candidates.push(o.seq);
         }
-        let bytes = encode::encode_ops(&o.ops);
-        out.puts.push((o.seq, bytes));
-        Ok(())
+        out.puts.push((o.seq, encode::row(o.count, &o.body)));
     }
 }
 

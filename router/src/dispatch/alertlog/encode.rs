@@ -3,7 +3,9 @@
 //! Rows are `postcard`-encoded `Vec<Op>` (and are decoded with
 //! `postcard`). Encoding them through serde cost a call per field and a
 //! growing buffer per row, in the one thread that commits; this writes the
-//! same bytes into a buffer sized up front. The format is postcard's wire
+//! same bytes, op by op, into the row's buffer as the op joins the row
+//! (so the log knows a row's size as it grows), and prefixes the count
+//! when the row closes. The format is postcard's wire
 //! format (varint lengths and integers, zigzag for signed ones, enum
 //! variants as their index), and the tests check the bytes against
 //! `postcard::to_stdvec` so the two can never drift apart.
@@ -48,37 +50,30 @@ fn alert(out: &mut Vec<u8>, a: &Alert) {
     out.push(u8::from(a.timeout));
 }
 
-/// An upper bound of an alert's encoded size (lengths as 5-byte varints,
-/// times as 10).
-fn size_hint(a: &Alert) -> usize {
-    let set = |l: &LabelSet| 5 + l.iter().map(|(k, v)| k.len() + v.len() + 10).sum::<usize>();
-    set(&a.labels) + set(&a.annotations) + a.generator_url.len() + 5 + 3 * 10 + 1
-}
-
-/// The bytes of a row: what `postcard::to_stdvec(ops)` yields.
-pub fn encode_ops(ops: &[Op]) -> Vec<u8> {
-    let cap = 10
-        + ops
-            .iter()
-            .map(|op| match op {
-                Op::Put(a) => 1 + size_hint(a),
-                Op::Del(_) => 11,
-            })
-            .sum::<usize>();
-    let mut out = Vec::with_capacity(cap);
-    varint(&mut out, ops.len() as u64);
-    for op in ops {
-        match op {
-            Op::Put(a) => {
-                out.push(0);
-                alert(&mut out, a);
-            }
-            Op::Del(fp) => {
-                out.push(1);
-                varint(&mut out, *fp);
-            }
+/// The bytes of one op, appended to a row's body.
+pub fn op(out: &mut Vec<u8>, op: &Op) {
+    match op {
+        Op::Put(a) => {
+            out.push(0);
+            alert(out, a);
+        }
+        Op::Del(fp) => {
+            out.push(1);
+            varint(out, *fp);
         }
     }
+}
+
+/// Bytes `v` takes as a varint.
+pub fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// A row from its op count and the ops' bytes ([`op`]).
+pub fn row(count: usize, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(varint_len(count as u64) + body.len());
+    varint(&mut out, count as u64);
+    out.extend_from_slice(body);
     out
 }
 
@@ -87,6 +82,33 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    /// A row of `ops`, the way the log builds one.
+    fn encode_ops(ops: &[Op]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for o in ops {
+            op(&mut body, o);
+        }
+        row(ops.len(), &body)
+    }
+
+    #[test]
+    fn varint_lengths() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            varint(&mut out, v);
+            assert_eq!(varint_len(v), out.len(), "{v}");
+        }
+    }
 
     fn check(ops: &[Op]) {
         let want = postcard::to_stdvec(ops).expect("postcard");

@@ -55,6 +55,11 @@ fn small(row_ops: usize, slack: u64) -> AlertLog {
     }
 }
 
+/// A row's ops.
+fn ops_in(row: &[u8]) -> usize {
+    decode_row(0, row).expect("row decodes").len()
+}
+
 /// Runs commits of ops (`+name` puts a new version, `-name` deletes) and
 /// checks the replay after each against the model; returns the final
 /// (replayed alerts, rows in the table).
@@ -151,7 +156,13 @@ fn table() {
 fn random_histories_replay_to_the_model_and_stay_bounded() {
     for seed in 1..=12u64 {
         let mut rng = fastrand::Rng::with_seed(seed);
-        let (mut log, mut t) = (small(rng.usize(1..=6), rng.u64(0..20)), Table::new());
+        let mut log = small(rng.usize(1..=6), rng.u64(0..20));
+        if seed % 2 == 0 {
+            // Rows cut by size (an alert here takes about 20 bytes).
+            log.row_ops = ROW_OPS;
+            log.row_bytes = rng.usize(20..200);
+        }
+        let mut t = Table::new();
         let names = rng.u64(4..64);
         let mut commits: Vec<String> = Vec::new();
         for _ in 0..300 {
@@ -239,4 +250,53 @@ fn an_unreadable_row_is_reported_and_kept_until_oldest() {
     assert_eq!(live.len(), 1);
     assert!(drop.is_empty());
     assert_eq!(log.rows(), 2);
+}
+
+#[test]
+fn rows_are_cut_to_their_byte_budget() {
+    // (row budget in bytes, alerts in one commit) → ops per written row.
+    fn check(row_bytes: usize, n: usize, want: &[usize]) {
+        let mut log = AlertLog {
+            row_bytes,
+            ..AlertLog::default()
+        };
+        let ops = (0..n).map(|i| Op::Put(alert(&format!("a{i:02}"), 1)));
+        let w = log.append(ops, |_| Ok(None)).unwrap();
+        let got: Vec<usize> = w.puts.iter().map(|(_, r)| ops_in(r)).collect();
+        assert_eq!(got, want, "row_bytes {row_bytes}, {n} alerts");
+        for (_, r) in &w.puts {
+            assert!(r.len() <= row_bytes || ops_in(r) == 1, "{} bytes", r.len());
+        }
+        let mut t = Table::new();
+        apply(&mut t, w);
+        assert_eq!(replayed(&t).len(), n);
+        consistent(&log, &t);
+    }
+    // One such alert is 22 bytes as an op; a row adds its count (1 byte).
+    let one = {
+        let mut body = Vec::new();
+        encode::op(&mut body, &Op::Put(alert("a00", 1)));
+        body.len()
+    };
+    assert_eq!(one, 22);
+    check(1 + 3 * one, 7, &[3, 3, 1]);
+    check(3 * one, 7, &[2, 2, 2, 1]);
+    check(1 + one, 2, &[1, 1]);
+    // An op larger than the budget gets a row of its own.
+    check(10, 3, &[1, 1, 1]);
+    check(ROW_BYTES, 5, &[5]);
+    // The default: a row fills a 32 KiB redb page at most (alerts of ~60
+    // bytes, so the byte budget binds before `ROW_OPS`).
+    let big: Vec<Op> = (0..2_000)
+        .map(|i| Op::Put(alert(&format!("b{i:04}{}", "x".repeat(40)), 1)))
+        .collect();
+    let w = AlertLog::default().append(big, |_| Ok(None)).unwrap();
+    assert!(w.puts.len() > 1);
+    for (_, r) in &w.puts[..w.puts.len() - 1] {
+        assert!(
+            r.len() <= ROW_BYTES && r.len() > ROW_BYTES - 64,
+            "{}",
+            r.len()
+        );
+    }
 }
