@@ -271,16 +271,16 @@ impl AlertLog {
         self.stored += 1;
     }
 
-    /// Records a `Del`; false when the fingerprint was not live (nothing
-    /// to write).
-    fn index_del(&mut self, fp: u64, seq: u64) -> bool {
+    /// Records a `Del` in row `seq`. A fingerprint that is not live
+    /// changes nothing, unless the index is blind (an unknown row may
+    /// hold it).
+    fn index_del(&mut self, fp: u64, seq: u64) {
         match self.latest.remove(&fp) {
             Some((old, _)) => self.unlive(old),
-            None if !self.blind => return false,
+            None if !self.blind => return,
             None => {}
         }
         self.info(seq).has_dels = true;
-        true
     }
 
     /// One version in row `seq` is no longer current.
@@ -444,16 +444,11 @@ impl AlertLog {
             let done = std::mem::replace(o, next);
             self.close(done, out);
         }
-        let Some(o) = open.as_mut() else {
-            return;
-        };
         let at = o.count as u32;
         o.count += 1;
         match op {
             Op::Put(_) => self.index_put(fp, o.seq, at),
-            Op::Del(_) => {
-                self.index_del(fp, o.seq);
-            }
+            Op::Del(_) => self.index_del(fp, o.seq),
         }
     }
 
