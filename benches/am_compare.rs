@@ -4,7 +4,8 @@
 //! Phases, each run against both sides in turn:
 //! 1. **Throughput**: 100,000 distinct alerts posted to `POST /api/v2/alerts`
 //!    in batches of 64 over N keep-alive connections (`AM_COMPARE_CLIENTS`,
-//!    default 4 and 64; each side fresh per count); alerts/s, and the
+//!    default 4, 64 and 256; each side fresh per count), driven from one
+//!    epoll thread (`AM_COMPARE_DRIVER`); alerts/s, and the
 //!    server's and the harness's (the load generator's) CPU-seconds per
 //!    side. The route
 //!    they hit has a receiver with no integrations, so neither side sends.
@@ -269,6 +270,84 @@ fn request_bytes(side: &Side, body: &str) -> Vec<u8> {
     v
 }
 
+/// The load generator of phase 1 (`AM_COMPARE_DRIVER`):
+/// - `epoll` (default): every connection on one thread, multiplexed by
+///   epoll (a current-thread tokio runtime). On 2 cores the generator
+///   competes with the server for CPU; one thread woken once per batch of
+///   ready answers costs both sides least.
+/// - `threads`: a blocking thread per connection (the harness before
+///   2026-11-23; 64 threads each woken per answer), kept to compare.
+#[derive(Clone, Copy, PartialEq)]
+enum Driver {
+    Epoll,
+    Threads,
+}
+
+fn driver() -> Driver {
+    match std::env::var("AM_COMPARE_DRIVER").as_deref() {
+        Ok("threads") => Driver::Threads,
+        Ok("epoll") | Err(_) => Driver::Epoll,
+        Ok(other) => panic!("AM_COMPARE_DRIVER={other}: expected epoll or threads"),
+    }
+}
+
+/// One keep-alive connection of the `epoll` driver, already connected:
+/// POSTs `requests[first], requests[first + step], ...` in turn, each
+/// after the answer to the one before.
+async fn drive_async(
+    mut stream: tokio::net::TcpStream,
+    requests: Arc<Vec<Vec<u8>>>,
+    first: usize,
+    step: usize,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    for b in (first..requests.len()).step_by(step) {
+        stream.write_all(&requests[b]).await.expect("write request");
+        buf.clear();
+        let status = loop {
+            if let Some(s) = complete_response(&buf) {
+                break s;
+            }
+            let n = stream.read(&mut chunk).await.expect("read response");
+            assert!(n > 0, "connection closed");
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        assert_eq!(status, 200, "batch {b} answered {status}");
+    }
+}
+
+/// Phase 1 with the `epoll` driver: connects every client first (the
+/// clock starts on warm keep-alive connections, as Prometheus keeps
+/// them), then runs them all on this thread. Returns the seconds taken.
+fn run_epoll(base: &str, requests: &Arc<Vec<Vec<u8>>>, clients: usize, start: &mut Instant) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("runtime");
+    let addr = base.trim_start_matches("http://").to_string();
+    rt.block_on(async {
+        let mut streams = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            let s = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect");
+            s.set_nodelay(true).expect("nodelay");
+            streams.push(s);
+        }
+        *start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for (t, s) in streams.into_iter().enumerate() {
+            set.spawn(drive_async(s, requests.clone(), t, clients));
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("client task");
+        }
+        start.elapsed().as_secs_f64()
+    })
+}
+
 /// Phase 1: alerts/s, the server's CPU-seconds over the phase, and the
 /// harness's own (the load generator's).
 fn throughput(side: &Side, clients: usize) -> (f64, f64, f64) {
@@ -281,18 +360,23 @@ fn throughput(side: &Side, clients: usize) -> (f64, f64, f64) {
     let tck = proc_util::clk_tck();
     let cpu0 = proc_util::cpu_ticks(side.pid);
     let own0 = proc_util::cpu_ticks(std::process::id());
-    let start = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|t| {
-            let requests = requests.clone();
-            let base = side.base.clone();
-            std::thread::spawn(move || drive(&base, &requests, t, clients))
-        })
-        .collect();
-    for h in handles {
-        h.join().expect("client thread");
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let mut start = Instant::now();
+    let secs = match driver() {
+        Driver::Epoll => run_epoll(&side.base, &requests, clients, &mut start),
+        Driver::Threads => {
+            let handles: Vec<_> = (0..clients)
+                .map(|t| {
+                    let requests = requests.clone();
+                    let base = side.base.clone();
+                    std::thread::spawn(move || drive(&base, &requests, t, clients))
+                })
+                .collect();
+            for h in handles {
+                h.join().expect("client thread");
+            }
+            start.elapsed().as_secs_f64()
+        }
+    };
     let cpu = (proc_util::cpu_ticks(side.pid) - cpu0) as f64 / tck;
     let own = (proc_util::cpu_ticks(std::process::id()) - own0) as f64 / tck;
     (total as f64 / secs, cpu, own)
@@ -328,13 +412,18 @@ fn latency(side: &Side, seen: &Arc<Mutex<HashMap<String, Instant>>>) -> (f64, f6
 }
 
 /// Client counts for phase 1 (`AM_COMPARE_CLIENTS`, comma-separated;
-/// default 4 and 64: a few Prometheus servers, and many).
+/// default 4, 64 and 256: a few Prometheus servers, many, and enough
+/// that neither side waits on its clients). Each connection has one
+/// request in flight, and Watchfire answers a POST only once its alerts
+/// are fsynced, so at 64 connections its rate is partly bound by the
+/// commit cycle (the CPU idles during the fsync); Alertmanager, which
+/// answers from memory, is CPU-bound from 4 on.
 fn client_counts() -> Vec<usize> {
     std::env::var("AM_COMPARE_CLIENTS")
         .ok()
         .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
         .filter(|v: &Vec<usize>| !v.is_empty())
-        .unwrap_or_else(|| vec![4, 64])
+        .unwrap_or_else(|| vec![4, 64, 256])
 }
 
 /// Fresh-process rounds per side and client count (`AM_COMPARE_ROUNDS`,

@@ -13,9 +13,10 @@ use crate::group::{DispatchConfig, Group};
 use crate::inhibit::Inhibitor;
 use crate::labels::group_key_into;
 use crate::nflog::NflogEntry;
+use crate::prepare::{prepare_batch, PreparedBatch};
 use crate::records::{id_key, DeadLetter, Outgoing, Table};
 use crate::silence::{SilenceError, SilenceSpec, Silences};
-use crate::store::{prepare, AlertError, AlertStore, PostableAlert, ReceiveReport};
+use crate::store::{AlertStore, PostableAlert, ReceiveReport};
 
 /// Errors of the dispatcher's calls.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,25 +91,32 @@ impl Dispatcher {
     /// `POST /api/v2/alerts`: stores the valid alerts (merging with stored
     /// ones) and places them in their groups; reports the invalid ones.
     pub fn receive(&mut self, now: i64, alerts: Vec<PostableAlert>) -> ReceiveReport {
-        let mut report = ReceiveReport::default();
-        for (index, p) in alerts.into_iter().enumerate() {
-            match prepare(p, now, self.cfg.resolve_timeout) {
-                Ok(a) => {
-                    self.put(a, now);
-                    report.accepted += 1;
-                }
-                Err(error) => report.errors.push(AlertError { index, error }),
-            }
-        }
-        report
+        self.receive_prepared(prepare_batch(alerts, now, self.cfg.resolve_timeout))
     }
 
-    fn put(&mut self, alert: Alert, now: i64) {
-        let (fp, stored) = self.store.put(alert, now);
-        self.inhibitor.upsert(fp, &stored);
-        self.route_alert(fp, &stored, now);
-        // Moved, not cloned: a reference count is an atomic write.
-        self.dirty_alerts.push((fp, Some(stored)));
+    /// [`Dispatcher::receive`] for alerts prepared beforehand
+    /// ([`prepare_batch`], which needs no lock on the dispatcher): only
+    /// the store, inhibition and group updates run here.
+    pub fn receive_prepared(&mut self, batch: PreparedBatch) -> ReceiveReport {
+        let PreparedBatch {
+            now,
+            alerts,
+            errors,
+        } = batch;
+        let accepted = alerts.len();
+        for (fp, alert) in alerts {
+            let stored = self.store.put_shared(fp, alert, now);
+            self.inhibitor.upsert(fp, &stored);
+            self.route_alert(fp, &stored, now);
+            // Moved, not cloned: a reference count is an atomic write.
+            self.dirty_alerts.push((fp, Some(stored)));
+        }
+        ReceiveReport { accepted, errors }
+    }
+
+    /// `global.resolve_timeout` in ms, for [`prepare_batch`].
+    pub fn resolve_timeout(&self) -> i64 {
+        self.cfg.resolve_timeout
     }
 
     /// Places a stored alert in the groups of every route it matches.

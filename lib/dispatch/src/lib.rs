@@ -51,6 +51,7 @@ mod inhibit;
 pub mod labels;
 mod nflog;
 mod persist;
+mod prepare;
 mod records;
 mod silence;
 mod store;
@@ -62,6 +63,7 @@ pub use group::{DispatchConfig, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_RETENTION, GC_I
 pub use inhibit::Inhibitor;
 pub use nflog::{needs_update, NflogEntry};
 pub use persist::RestoreError;
+pub use prepare::{prepare_batch, PreparedBatch};
 pub use records::{
     Changes, DeadLetter, Flight, GroupRecord, Meta, Origin, Outgoing, Record, Table,
 };

@@ -146,10 +146,17 @@ impl AlertStore {
     /// `provider/mem.Alerts.Put` for one alert: merge when the activity
     /// ranges overlap, else replace. Returns the stored alert's fingerprint
     /// and the stored alert.
+    #[cfg(test)]
     pub fn put(&mut self, alert: Alert, now: i64) -> (u64, Arc<Alert>) {
-        use std::collections::hash_map::Entry as Slot;
         let fp = alert.fingerprint();
-        let stored = match self.alerts.entry(fp) {
+        (fp, self.put_shared(fp, Arc::new(alert), now))
+    }
+
+    /// [`AlertStore::put`] for an alert already fingerprinted (`fp`) and
+    /// shared: stored as it is unless it merges with the stored one.
+    pub fn put_shared(&mut self, fp: u64, alert: Arc<Alert>, now: i64) -> Arc<Alert> {
+        use std::collections::hash_map::Entry as Slot;
+        match self.alerts.entry(fp) {
             Slot::Occupied(mut e) => {
                 let old = &e.get().alert;
                 let stored = if (alert.ends_at > old.starts_at && alert.ends_at < old.ends_at)
@@ -157,21 +164,19 @@ impl AlertStore {
                 {
                     Arc::new(merge(old, &alert, now))
                 } else {
-                    Arc::new(alert)
+                    alert
                 };
                 e.get_mut().alert = stored.clone();
                 stored
             }
             Slot::Vacant(e) => {
-                let stored = Arc::new(alert);
                 e.insert(Entry {
-                    alert: stored.clone(),
+                    alert: alert.clone(),
                     groups: 0,
                 });
-                stored
+                alert
             }
-        };
-        (fp, stored)
+        }
     }
 
     /// Stores an alert as it is (restore), held by no group yet.
@@ -337,5 +342,25 @@ mod tests {
             350,
             (300, 900),
         );
+    }
+
+    /// The store keeps a new alert as given (no copy) but merges an
+    /// overlapping update into a new version.
+    #[test]
+    fn shared_puts() {
+        let a = Arc::new(prepare(post(&[("a", "1")], None, None), 1000, 300).unwrap());
+        let fp = a.fingerprint();
+        let mut st = AlertStore::default();
+        let stored = st.put_shared(fp, a.clone(), 1000);
+        assert!(Arc::ptr_eq(&stored, &a));
+        let update = Arc::new(Alert {
+            starts_at: 1100,
+            updated_at: 1100,
+            ..(*a).clone()
+        });
+        let merged = st.put_shared(fp, update.clone(), 1100);
+        assert!(!Arc::ptr_eq(&merged, &update));
+        assert_eq!(merged.starts_at, 1000);
+        assert!(Arc::ptr_eq(&st.get_shared(fp).unwrap(), &merged));
     }
 }

@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use watchfire_dispatch::{
-    DispatchConfig, DispatchError, Dispatcher, Outgoing, PostableAlert, ReceiveReport, SilenceSpec,
+    prepare_batch, DispatchConfig, DispatchError, Dispatcher, Outgoing, PostableAlert,
+    ReceiveReport, SilenceSpec,
 };
 
 use super::persister::{Arriving, CommitError, CommitResult, Persister};
@@ -75,6 +76,9 @@ struct Inner {
     /// awake: a change wakes it only if it makes something due earlier
     /// (most `POST`s add alerts to groups whose flush is already set).
     asleep_until: AtomicI64,
+    /// The core's `resolve_timeout` (ms), so requests prepare their
+    /// alerts before taking its lock; updated on reconfigure.
+    resolve_timeout: AtomicI64,
     deliverer: RwLock<Arc<dyn Deliverer>>,
     clock: Clock,
     sending: Mutex<HashSet<u64>>,
@@ -109,9 +113,11 @@ impl DispatchService {
         clock: Clock,
         observer: Arc<dyn ServiceObserver>,
     ) -> DispatchService {
+        let resolve_timeout = AtomicI64::new(core.resolve_timeout());
         DispatchService {
             inner: Arc::new(Inner {
                 core: Mutex::new(core),
+                resolve_timeout,
                 persister,
                 wake: tokio::sync::Notify::new(),
                 asleep_until: AtomicI64::new(i64::MIN),
@@ -140,17 +146,18 @@ impl DispatchService {
         &self,
         f: impl FnOnce(&mut Dispatcher, i64) -> T,
     ) -> Result<T, ServiceError> {
-        self.mutate_arriving(f, None).await
+        self.mutate_at(self.now(), f, None).await
     }
 
-    /// [`DispatchService::mutate`] for an announced request: the
-    /// announcement is withdrawn once its changes are queued.
-    async fn mutate_arriving<T>(
+    /// [`DispatchService::mutate`] at a given time, for an announced
+    /// request or not: the announcement is withdrawn once its changes are
+    /// queued.
+    async fn mutate_at<T>(
         &self,
+        now: i64,
         f: impl FnOnce(&mut Dispatcher, i64) -> T,
         arriving: Option<Arriving>,
     ) -> Result<T, ServiceError> {
-        let now = self.now();
         let (out, done, next) = {
             let mut core = self.inner.core.lock();
             let out = f(&mut core, now);
@@ -175,13 +182,19 @@ impl DispatchService {
 
     /// `POST /api/v2/alerts` (or the rule engine, in process). An
     /// announced request ([`DispatchService::arriving`]) withdraws its
-    /// announcement once its changes are queued.
+    /// announcement once its changes are queued. The alerts are validated,
+    /// completed and fingerprinted before the core's lock is taken (the
+    /// lock serialises every request, so what runs under it bounds the
+    /// ingest rate).
     pub async fn receive(
         &self,
         alerts: Vec<PostableAlert>,
         arriving: Option<Arriving>,
     ) -> Result<ReceiveReport, ServiceError> {
-        self.mutate_arriving(|c, now| c.receive(now, alerts), arriving)
+        let now = self.now();
+        let timeout = self.inner.resolve_timeout.load(Ordering::Relaxed);
+        let batch = prepare_batch(alerts, now, timeout);
+        self.mutate_at(now, |c, _| c.receive_prepared(batch), arriving)
             .await
     }
 
@@ -219,7 +232,12 @@ impl DispatchService {
         deliverer: Arc<dyn Deliverer>,
     ) -> Result<(), ServiceError> {
         *self.inner.deliverer.write() = deliverer;
-        self.mutate(|c, now| c.reconfigure(cfg, now)).await
+        self.mutate(|c, now| {
+            c.reconfigure(cfg, now);
+            let timeout = c.resolve_timeout();
+            self.inner.resolve_timeout.store(timeout, Ordering::Relaxed);
+        })
+        .await
     }
 
     /// Read access to the core (API listings, the web page).
@@ -331,5 +349,88 @@ async fn wait(rx: tokio::sync::oneshot::Receiver<CommitResult>) -> Result<(), Se
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ServiceError::Persist(e)),
         Err(_) => Err(ServiceError::Persist(CommitError::Stopped)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::persister::load;
+    use crate::dispatch::store::DispatchStore;
+    use watchfire_alertmodel::LabelSet;
+
+    struct Nobody;
+    impl Deliverer for Nobody {
+        fn deliver(&self, _o: Outgoing) -> DeliveryFuture {
+            Box::pin(async { Outcome::Delivered { extra: Vec::new() } })
+        }
+    }
+    struct Quiet;
+    impl ServiceObserver for Quiet {}
+
+    fn cfg(resolve_timeout: i64, receiver: &str) -> DispatchConfig {
+        let yml = format!(
+            "route:\n  receiver: {receiver}\n  group_by: [alertname]\nreceivers:\n  - name: {receiver}\n"
+        );
+        let am = watchfire_amconfig::load_str(&yml, "t.yml").unwrap();
+        DispatchConfig {
+            resolve_timeout,
+            ..crate::dispatch::build::dispatch_config(&am, "http://t")
+        }
+    }
+
+    fn alert(name: &str) -> PostableAlert {
+        PostableAlert {
+            labels: [("alertname", name)].into_iter().collect::<LabelSet>(),
+            ..PostableAlert::default()
+        }
+    }
+
+    /// Alerts are completed before the lock is taken, with the
+    /// `resolve_timeout` of the config in force, so a reload must reach
+    /// that copy too; invalid alerts keep their index in the request.
+    #[tokio::test]
+    async fn alerts_prepared_outside_the_lock_follow_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<&'static str> = watchfire_dispatch::Table::ALL
+            .iter()
+            .map(|t| t.name())
+            .collect();
+        let store = DispatchStore::open(&dir.path().join("d.redb"), &names).unwrap();
+        let (_, log) = load(&store).unwrap();
+        let persister = Persister::start(store, log, Box::new(|_| {}));
+        let now = 1_000_000;
+        let svc = DispatchService::new(
+            Dispatcher::new(cfg(300_000, "first")),
+            persister,
+            Arc::new(Nobody),
+            Arc::new(move || now),
+            Arc::new(Quiet),
+        );
+        // (ends_at, timeout, the receiver of its group)
+        let ends = |svc: &DispatchService, name: &str| {
+            svc.read(|c, now| {
+                let a = c.alerts(now).into_iter().find(|v| v.alert.name() == name)?;
+                let g = c
+                    .alert_groups(now)
+                    .into_iter()
+                    .find(|g| g.alerts.iter().any(|v| v.alert.name() == name))?;
+                Some((a.alert.ends_at, a.alert.timeout, g.receiver))
+            })
+        };
+
+        let r = svc.receive(vec![alert("A")], None).await.unwrap();
+        assert_eq!((r.accepted, r.errors.len()), (1, 0));
+        let first = Some((now + 300_000, true, "first".to_string()));
+        assert_eq!(ends(&svc, "A"), first);
+
+        svc.reconfigure(cfg(60_000, "second"), Arc::new(Nobody))
+            .await
+            .unwrap();
+        let bad = PostableAlert::default();
+        let r = svc.receive(vec![bad, alert("B")], None).await.unwrap();
+        assert_eq!(r.accepted, 1);
+        assert_eq!(r.errors.iter().map(|e| e.index).collect::<Vec<_>>(), [0]);
+        assert_eq!(ends(&svc, "B"), Some((now + 60_000, true, "second".into())));
     }
 }
