@@ -417,6 +417,21 @@ pub fn load(store: &DispatchStore) -> Result<(Vec<Record>, AlertLog), CommitErro
     Ok((out, log))
 }
 
+/// Every dispatch table's name.
+#[cfg(test)]
+pub(crate) fn all_tables() -> Vec<&'static str> {
+    Table::ALL.iter().map(|t| t.name()).collect()
+}
+
+/// A persister on the store at `path` (created with every table), for
+/// tests.
+#[cfg(test)]
+pub(crate) fn start_at(path: &std::path::Path) -> Persister {
+    let store = DispatchStore::open(path, &all_tables()).expect("open the test store");
+    let (_, log) = load(&store).expect("load the test store");
+    Persister::start(store, log, Box::new(|_| {}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,15 +719,10 @@ escalation_policies:
     #[tokio::test]
     async fn committed_records_load_back() {
         let dir = tempfile::tempdir().unwrap();
-        let names: Vec<&'static str> = watchfire_dispatch::Table::ALL
-            .iter()
-            .map(|t| t.name())
-            .collect();
+        let names = all_tables();
         let path = dir.path().join("d.redb");
         let mut core = busy_core();
-        let store = DispatchStore::open(&path, &names).unwrap();
-        let (_, log) = load(&store).unwrap();
-        let p = Persister::start(store, log, Box::new(|_| {}));
+        let p = start_at(&path);
         p.queue(core.take_changes(), Vec::new())
             .await
             .unwrap()

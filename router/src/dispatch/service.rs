@@ -355,8 +355,7 @@ async fn wait(rx: tokio::sync::oneshot::Receiver<CommitResult>) -> Result<(), Se
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dispatch::persister::load;
-    use crate::dispatch::store::DispatchStore;
+    use crate::dispatch::persister::start_at;
     use watchfire_alertmodel::LabelSet;
 
     struct Nobody;
@@ -392,13 +391,7 @@ mod tests {
     #[tokio::test]
     async fn alerts_prepared_outside_the_lock_follow_reloads() {
         let dir = tempfile::tempdir().unwrap();
-        let names: Vec<&'static str> = watchfire_dispatch::Table::ALL
-            .iter()
-            .map(|t| t.name())
-            .collect();
-        let store = DispatchStore::open(&dir.path().join("d.redb"), &names).unwrap();
-        let (_, log) = load(&store).unwrap();
-        let persister = Persister::start(store, log, Box::new(|_| {}));
+        let persister = start_at(&dir.path().join("d.redb"));
         let now = 1_000_000;
         let svc = DispatchService::new(
             Dispatcher::new(cfg(300_000, "first")),
