@@ -5,7 +5,7 @@
 //! 1. **Throughput**: 100,000 distinct alerts posted to `POST /api/v2/alerts`
 //!    in batches of 64 over N keep-alive connections (`AM_COMPARE_CLIENTS`,
 //!    default 4, 64 and 256; each side fresh per count), driven from one
-//!    epoll thread (`AM_COMPARE_DRIVER`); alerts/s, and the
+//!    epoll thread; alerts/s, and the
 //!    server's and the harness's (the load generator's) CPU-seconds per
 //!    side. The route
 //!    they hit has a receiver with no integrations, so neither side sends.
@@ -230,32 +230,6 @@ fn complete_response(buf: &[u8]) -> Option<u16> {
     done.then_some(status)
 }
 
-/// One keep-alive HTTP/1.1 connection on its own thread, a lean client
-/// (prepared requests, plain sockets) so the harness takes as little of
-/// the 2 cores from the server under test as it can (both sides get the
-/// same): POSTs `requests[first], requests[first + step], ...` in turn,
-/// each after the answer to the one before.
-fn drive(base: &str, requests: &[Vec<u8>], first: usize, step: usize) {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let mut buf = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    for b in (first..requests.len()).step_by(step) {
-        stream.write_all(&requests[b]).expect("write request");
-        buf.clear();
-        let status = loop {
-            if let Some(s) = complete_response(&buf) {
-                break s;
-            }
-            let n = stream.read(&mut chunk).expect("read response");
-            assert!(n > 0, "connection closed");
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        assert_eq!(status, 200, "{base}: batch {b} answered {status}");
-    }
-}
-
 fn request_bytes(side: &Side, body: &str) -> Vec<u8> {
     let mut r = format!(
         "POST /api/v2/alerts HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
@@ -270,30 +244,9 @@ fn request_bytes(side: &Side, body: &str) -> Vec<u8> {
     v
 }
 
-/// The load generator of phase 1 (`AM_COMPARE_DRIVER`):
-/// - `epoll` (default): every connection on one thread, multiplexed by
-///   epoll (a current-thread tokio runtime). On 2 cores the generator
-///   competes with the server for CPU; one thread woken once per batch of
-///   ready answers costs both sides least.
-/// - `threads`: a blocking thread per connection (the harness before
-///   2026-11-23; 64 threads each woken per answer), kept to compare.
-#[derive(Clone, Copy, PartialEq)]
-enum Driver {
-    Epoll,
-    Threads,
-}
-
-fn driver() -> Driver {
-    match std::env::var("AM_COMPARE_DRIVER").as_deref() {
-        Ok("threads") => Driver::Threads,
-        Ok("epoll") | Err(_) => Driver::Epoll,
-        Ok(other) => panic!("AM_COMPARE_DRIVER={other}: expected epoll or threads"),
-    }
-}
-
-/// One keep-alive connection of the `epoll` driver, already connected:
-/// POSTs `requests[first], requests[first + step], ...` in turn, each
-/// after the answer to the one before.
+/// One keep-alive HTTP/1.1 connection, already connected: POSTs
+/// `requests[first], requests[first + step], ...` in turn, each after the
+/// answer to the one before.
 async fn drive_async(
     mut stream: tokio::net::TcpStream,
     requests: Arc<Vec<Vec<u8>>>,
@@ -318,10 +271,14 @@ async fn drive_async(
     }
 }
 
-/// Phase 1 with the `epoll` driver: connects every client first (the
-/// clock starts on warm keep-alive connections, as Prometheus keeps
-/// them), then runs them all on this thread. Returns the seconds taken.
-fn run_epoll(base: &str, requests: &Arc<Vec<Vec<u8>>>, clients: usize, start: &mut Instant) -> f64 {
+/// The load generator of phase 1, lean so the harness takes as little of
+/// the 2 cores from the server under test as it can (both sides get the
+/// same): prepared requests, and every connection on this one thread,
+/// multiplexed by epoll (a current-thread tokio runtime), woken once per
+/// batch of ready answers. Connects every client first (the clock starts
+/// on warm keep-alive connections, as Prometheus keeps them), then
+/// returns the seconds the requests took.
+fn run_clients(base: &str, requests: &Arc<Vec<Vec<u8>>>, clients: usize) -> f64 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -336,7 +293,7 @@ fn run_epoll(base: &str, requests: &Arc<Vec<Vec<u8>>>, clients: usize, start: &m
             s.set_nodelay(true).expect("nodelay");
             streams.push(s);
         }
-        *start = Instant::now();
+        let start = Instant::now();
         let mut set = tokio::task::JoinSet::new();
         for (t, s) in streams.into_iter().enumerate() {
             set.spawn(drive_async(s, requests.clone(), t, clients));
@@ -360,23 +317,7 @@ fn throughput(side: &Side, clients: usize) -> (f64, f64, f64) {
     let tck = proc_util::clk_tck();
     let cpu0 = proc_util::cpu_ticks(side.pid);
     let own0 = proc_util::cpu_ticks(std::process::id());
-    let mut start = Instant::now();
-    let secs = match driver() {
-        Driver::Epoll => run_epoll(&side.base, &requests, clients, &mut start),
-        Driver::Threads => {
-            let handles: Vec<_> = (0..clients)
-                .map(|t| {
-                    let requests = requests.clone();
-                    let base = side.base.clone();
-                    std::thread::spawn(move || drive(&base, &requests, t, clients))
-                })
-                .collect();
-            for h in handles {
-                h.join().expect("client thread");
-            }
-            start.elapsed().as_secs_f64()
-        }
-    };
+    let secs = run_clients(&side.base, &requests, clients);
     let cpu = (proc_util::cpu_ticks(side.pid) - cpu0) as f64 / tck;
     let own = (proc_util::cpu_ticks(std::process::id()) - own0) as f64 / tck;
     (total as f64 / secs, cpu, own)

@@ -19,7 +19,7 @@ use watchfire_alertmodel::Alert;
 use crate::store::{prepare, AlertError, PostableAlert};
 
 /// A request's alerts made ready for the store ([`prepare_batch`]).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PreparedBatch {
     /// The time the alerts were completed with (`updatedAt`, the defaults).
     pub(crate) now: i64,
@@ -27,13 +27,6 @@ pub struct PreparedBatch {
     pub(crate) alerts: Vec<(u64, Arc<Alert>)>,
     /// The refused ones.
     pub(crate) errors: Vec<AlertError>,
-}
-
-impl PreparedBatch {
-    /// The time the batch was prepared at.
-    pub fn now(&self) -> i64 {
-        self.now
-    }
 }
 
 /// Validates and completes a request's alerts at `now`
@@ -82,7 +75,7 @@ mod tests {
             1000,
             300,
         );
-        assert_eq!(batch.now(), 1000);
+        assert_eq!(batch.now, 1000);
         let idx: Vec<usize> = batch.errors.iter().map(|e| e.index).collect();
         assert_eq!(idx, [1, 2]);
         assert_eq!(batch.alerts.len(), 1);

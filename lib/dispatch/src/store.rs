@@ -143,17 +143,9 @@ struct Entry {
 }
 
 impl AlertStore {
-    /// `provider/mem.Alerts.Put` for one alert: merge when the activity
-    /// ranges overlap, else replace. Returns the stored alert's fingerprint
-    /// and the stored alert.
-    #[cfg(test)]
-    pub fn put(&mut self, alert: Alert, now: i64) -> (u64, Arc<Alert>) {
-        let fp = alert.fingerprint();
-        (fp, self.put_shared(fp, Arc::new(alert), now))
-    }
-
-    /// [`AlertStore::put`] for an alert already fingerprinted (`fp`) and
-    /// shared: stored as it is unless it merges with the stored one.
+    /// `provider/mem.Alerts.Put` for one alert, already fingerprinted
+    /// (`fp`) and shared: merged when the activity ranges overlap (a new
+    /// version), else stored as it is. Returns the stored alert.
     pub fn put_shared(&mut self, fp: u64, alert: Arc<Alert>, now: i64) -> Arc<Alert> {
         use std::collections::hash_map::Entry as Slot;
         match self.alerts.entry(fp) {
@@ -306,8 +298,9 @@ mod tests {
 
     fn check_put(old: Alert, new: Alert, now: i64, expect: (i64, i64)) {
         let mut st = AlertStore::default();
-        st.put(old, now);
-        let (fp, _) = st.put(new, now);
+        let fp = old.fingerprint();
+        st.put_shared(fp, Arc::new(old), now);
+        st.put_shared(fp, Arc::new(new), now);
         let a = st.get(fp).unwrap();
         assert_eq!((a.starts_at, a.ends_at), expect);
     }

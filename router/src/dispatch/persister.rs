@@ -418,7 +418,6 @@ pub fn load(store: &DispatchStore) -> Result<(Vec<Record>, AlertLog), CommitErro
 }
 
 /// Every dispatch table's name.
-#[cfg(test)]
 pub(crate) fn all_tables() -> Vec<&'static str> {
     Table::ALL.iter().map(|t| t.name()).collect()
 }

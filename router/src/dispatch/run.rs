@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use watchfire_amconfig::Config as AmConfig;
-use watchfire_dispatch::{Dispatcher, Table};
+use watchfire_dispatch::Dispatcher;
 
 use super::api::{ApiState, LoadedConfig};
 use super::build::{dispatch_config, DEFAULT_AM_CONFIG};
 use super::deliver::{Notifiers, SLACK_TABLE};
 use super::metrics::DispatchMetrics;
-use super::persister::{load, CommitError, Persister};
+use super::persister::{all_tables, load, CommitError, Persister};
 use super::service::{Clock, DispatchService};
 use super::store::DispatchStore;
 use crate::config::Config;
@@ -109,7 +109,7 @@ pub fn start(
     let slack_secret = read_secret(cfg.dispatch.slack_signing_secret_file.as_deref())?;
     let pagerduty_secret = read_secret(cfg.dispatch.pagerduty_webhook_secret_file.as_deref())?;
     let metrics = DispatchMetrics::new(registry)?;
-    let mut tables: Vec<&'static str> = Table::ALL.iter().map(|t| t.name()).collect();
+    let mut tables = all_tables();
     tables.push(SLACK_TABLE);
     let store = DispatchStore::open(&cfg.dispatch.state_path, &tables)?;
     let (records, log) = load(&store)?;
