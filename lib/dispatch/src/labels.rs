@@ -19,6 +19,16 @@ pub fn go_quote(s: &str) -> String {
 /// [`go_quote`], appended to `out`.
 pub fn go_quote_into(out: &mut String, s: &str) {
     out.push('"');
+    // Printable ASCII other than a quote or a backslash is written as it
+    // is: most label values are, and every alert posted quotes some (its
+    // group key).
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -130,14 +140,18 @@ pub fn alert_cmp(a: &Alert, b: &Alert) -> Ordering {
     labelset_cmp(&a.labels, &b.labels)
 }
 
-/// Prometheus's legacy label-name rule.
+/// Prometheus's legacy label-name rule,
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, checked on bytes (every posted label and
+/// annotation name goes through it; a non-ASCII character's bytes are all
+/// above 0x7f, so it fails as it would as a `char`).
 pub fn valid_label_name(n: &str) -> bool {
-    let mut chars = n.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-        _ => return false,
+    match n.as_bytes().split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_alphabetic() || *first == b'_')
+                && rest.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        }
+        None => false,
     }
-    chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `model.Fingerprint.String()`: 16 lower-case hex digits.
@@ -171,6 +185,25 @@ mod tests {
         );
     }
 
+    /// Go's `strconv.Quote`, on both the plain-ASCII fast path and the
+    /// escaping one.
+    #[test]
+    fn quoting() {
+        for (s, want) in [
+            ("", r#""""#),
+            ("Load7", r#""Load7""#),
+            ("http://x/?a=1&b=2 ~", r#""http://x/?a=1&b=2 ~""#),
+            ("a\"b", r#""a\"b""#),
+            ("a\\b", r#""a\\b""#),
+            ("a\nb\t", r#""a\nb\t""#),
+            ("\u{1}\u{7f}", r#""\x01\x7f""#),
+            ("\u{85}", r#""\u0085""#),
+            ("é ü", r#""é ü""#),
+        ] {
+            assert_eq!(go_quote(s), want, "{s:?}");
+        }
+    }
+
     #[test]
     fn label_names() {
         for (n, ok) in [
@@ -179,6 +212,11 @@ mod tests {
             ("1a", false),
             ("", false),
             ("a-b", false),
+            ("_", true),
+            ("A_z9", true),
+            ("é", false),
+            ("aé", false),
+            ("a b", false),
         ] {
             assert_eq!(valid_label_name(n), ok, "{n}");
         }

@@ -73,7 +73,7 @@ pub fn prepare(
     resolve_timeout: i64,
 ) -> Result<Alert, AlertValidationError> {
     let mut labels = p.labels;
-    labels.retain(|_, v| !v.is_empty());
+    labels.remove_empty_values();
     let ends = p.ends_at;
     let starts = match p.starts_at {
         Some(s) => s,

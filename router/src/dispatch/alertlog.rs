@@ -152,8 +152,9 @@ impl Default for AlertLog {
     }
 }
 
-/// A row being built in a commit: its operations, encoded as they come
-/// (the row's leading count is added when it closes).
+/// A row being built in a commit: its operations, encoded as they come,
+/// after [`encode::HEAD`] bytes kept for the count the row starts with
+/// (written when it closes, [`encode::row`]).
 struct Open {
     seq: u64,
     count: usize,
@@ -162,11 +163,18 @@ struct Open {
 
 impl Open {
     fn new(seq: u64, cap: usize) -> Open {
+        let mut body = Vec::with_capacity(cap);
+        body.resize(encode::HEAD, 0);
         Open {
             seq,
             count: 0,
-            body: Vec::with_capacity(cap),
+            body,
         }
+    }
+
+    /// Bytes of the operations so far.
+    fn ops_len(&self) -> usize {
+        self.body.len() - encode::HEAD
     }
 }
 
@@ -434,7 +442,7 @@ impl AlertLog {
         encode::op(&mut o.body, &op);
         let full = o.count >= self.row_ops
             || (o.count > 0
-                && encode::varint_len(o.count as u64 + 1) + o.body.len() > self.row_bytes);
+                && encode::varint_len(o.count as u64 + 1) + o.ops_len() > self.row_bytes);
         if full {
             // The op starts the next row.
             let mut next = Open::new(self.next_seq, cap);
@@ -456,7 +464,7 @@ impl AlertLog {
         if self.info(o.seq).live == 0 {
             self.candidates.push(o.seq);
         }
-        out.puts.push((o.seq, encode::row(o.count, &o.body)));
+        out.puts.push((o.seq, encode::row(o.count, o.body)));
     }
 }
 

@@ -31,11 +31,16 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// Walks the set's names and values as bytes ([`LabelSet::segments`]):
+/// the commit thread encodes every alert ingested, and pairing them up as
+/// `&str` (a boundary check per slice) cost more than the copying.
 fn labels(out: &mut Vec<u8>, l: &LabelSet) {
+    // Each name and value takes one length byte unless it is 128 or more.
+    out.reserve(1 + l.text_len() + 2 * l.len());
     varint(out, l.len() as u64);
-    for (k, v) in l {
-        string(out, k);
-        string(out, v);
+    for s in l.segments() {
+        varint(out, s.len() as u64);
+        out.extend_from_slice(s);
     }
 }
 
@@ -69,12 +74,26 @@ pub fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// A row from its op count and the ops' bytes ([`op`]).
-pub fn row(count: usize, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(varint_len(count as u64) + body.len());
-    varint(&mut out, count as u64);
-    out.extend_from_slice(body);
-    out
+/// Bytes a row's body keeps free at its start for the row's op count:
+/// enough for any count below 2¹⁴ ([`super::ROW_OPS`] is 1,024), so the
+/// count is written in place and the body (up to a page) is not copied.
+pub const HEAD: usize = 2;
+
+/// A row from its op count and `body`: [`HEAD`] free bytes, then the ops'
+/// bytes ([`op`]).
+pub fn row(count: usize, mut body: Vec<u8>) -> Vec<u8> {
+    let mut head = Vec::with_capacity(HEAD);
+    varint(&mut head, count as u64);
+    if head.len() > HEAD || body.len() < HEAD {
+        head.extend_from_slice(body.get(HEAD..).unwrap_or_default());
+        return head;
+    }
+    // A one-byte count moves the ops one byte forward (a short row, or
+    // the last of a commit).
+    let skip = HEAD - head.len();
+    body[skip..HEAD].copy_from_slice(&head);
+    body.drain(..skip);
+    body
 }
 
 #[cfg(test)]
@@ -85,11 +104,11 @@ mod tests {
 
     /// A row of `ops`, the way the log builds one.
     fn encode_ops(ops: &[Op]) -> Vec<u8> {
-        let mut body = Vec::new();
+        let mut body = vec![0; HEAD];
         for o in ops {
             op(&mut body, o);
         }
-        row(ops.len(), &body)
+        row(ops.len(), body)
     }
 
     #[test]
@@ -149,5 +168,8 @@ mod tests {
         // Many ops: the row length itself takes two varint bytes.
         let many: Vec<Op> = (0..300).map(|i| Op::Del(i * 1_000_003)).collect();
         check(&many);
+        // More than the space kept for the count: three bytes.
+        let more: Vec<Op> = (0..16_384).map(Op::Del).collect();
+        check(&more);
     }
 }
