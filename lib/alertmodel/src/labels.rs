@@ -202,7 +202,7 @@ impl LabelSet {
     /// Keeps only the labels for which `keep(name, value)` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
         // Usually every label stays: find the first to go before building
-        // anything (this runs once per posted alert).
+        // anything.
         let Some(first) = self.iter().position(|(k, v)| !keep(k, v)) else {
             return;
         };
